@@ -1,0 +1,107 @@
+"""Save and load AMS-CNN checkpoints that carry their own config, preprocessing and classes.
+
+A checkpoint is a dict of plain types and tensors, written with ``torch.save`` and read with
+``torch.load(weights_only=True)``: a tampered or foreign pickle cannot execute code, it fails
+with a clear error instead.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import resources
+
+import torch
+
+from fer_ros.errors import FerError
+from fer_ros.model import AMSCNN, AMSConfig, build_model, config_to_dict
+from fer_ros.preprocess import Preprocessing
+
+FORMAT = "fer_ros.ams_cnn/1"
+DEFAULT_WEIGHTS = "fer_ams_small.pt"  # bundled in fer_ros/weights/
+
+
+@dataclass
+class LoadedModel:
+    model: AMSCNN
+    preprocessing: Preprocessing
+    class_names: list[str]
+    path: str
+    meta: dict  # training metadata (recipe, metrics) as saved; may be empty
+
+
+def default_weights_path() -> str:
+    return str(resources.files("fer_ros") / "weights" / DEFAULT_WEIGHTS)
+
+
+def save_checkpoint(path: str, model: AMSCNN, pre: Preprocessing, class_names: list[str], meta: dict | None = None,
+                    half: bool = False, extra: dict | None = None) -> None:
+    """Write weights + model config + preprocessing + classes (``half`` stores fp16 to halve the file)."""
+    if len(class_names) != model.cfg.num_classes:
+        raise FerError(f"{len(class_names)} class names for a model with {model.cfg.num_classes} outputs")
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone() for k, v in model.state_dict().items()}
+    payload = {
+        "format": FORMAT,
+        "model_config": config_to_dict(model.cfg),
+        "preprocessing": pre.to_dict(),
+        "class_names": list(class_names),
+        "state_dict": state,
+        "meta": meta or {},
+    }
+    payload.update(extra or {})
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp"
+    torch.save(payload, tmp)
+    os.replace(tmp, path)  # never leave a half-written checkpoint behind
+
+
+def read_checkpoint(path: str) -> dict:
+    """The raw checkpoint dict, loaded without executing any pickled code."""
+    if not os.path.isfile(path):
+        raise FerError(f"weights file '{path}' not found; pass an existing checkpoint or leave weights empty for the bundled model")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle errors, zip errors, unsafe globals: all mean "not our checkpoint"
+        raise FerError(f"cannot load weights '{path}': not a valid fer_ros checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+                       "re-download or retrain it with `fer-ros train`") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise FerError(f"'{path}' is not a fer_ros checkpoint (format {payload.get('format') if isinstance(payload, dict) else type(payload).__name__!r}, "
+                       f"expected {FORMAT}); train one with `fer-ros train`")
+    return payload
+
+
+def load_checkpoint(path: str | None = None, device: torch.device | str = "cpu") -> LoadedModel:
+    """Rebuild the model from the checkpoint's own config and load its weights strictly, in eval mode."""
+    path = path or default_weights_path()
+    payload = read_checkpoint(path)
+    try:
+        cfg = AMSConfig(**payload["model_config"])
+        pre = Preprocessing.from_dict(payload["preprocessing"])
+        class_names = [str(c) for c in payload["class_names"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FerError(f"checkpoint '{path}' has a malformed header ({exc}); retrain it with `fer-ros train`") from None
+    if len(class_names) != cfg.num_classes:
+        raise FerError(f"checkpoint '{path}' lists {len(class_names)} class names but its model has {cfg.num_classes} outputs")
+    model = build_model(cfg)
+    check_state_dict(model, payload["state_dict"], path)
+    model.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()}, strict=True)
+    model.eval().to(device)
+    return LoadedModel(model, pre, class_names, path, dict(payload.get("meta", {})))
+
+
+def check_state_dict(model: torch.nn.Module, state: dict, path: str) -> None:
+    """Name the missing, unexpected and mis-shaped keys instead of torch's long traceback."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = [f"{k}: {tuple(state[k].shape)} vs model {tuple(v.shape)}" for k, v in expected.items()
+              if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} keys (e.g. {missing[:3]})")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} keys (e.g. {unexpected[:3]})")
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatches (e.g. {shapes[:3]})")
+        raise FerError(f"weights in '{path}' do not fit the model config they carry: {'; '.join(parts)}")
+

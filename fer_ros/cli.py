@@ -1,0 +1,51 @@
+"""The `fer-ros` command: one sub-command per module in ``fer_ros.commands``.
+
+Each command module exposes ``register(subparsers)`` which adds its parser and sets
+``func(args) -> int``. Modules are imported only when listed so a missing optional
+dependency of one command never breaks the others.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from fer_ros.errors import FerError
+
+COMMANDS = ["detect", "demo", "train", "evaluate", "replay", "make_bag", "music", "bench"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fer-ros", description="Facial expression recognition for robots.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"fer_ros.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("fer_ros.commands"):
+                continue  # command not written yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except FerError as exc:
+        print(f"fer-ros {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""`fer-ros evaluate`: accuracy, per-class P/R/F1, macro-F1, confusion matrix, speed, memory."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from fer_ros import evaluation, training
+from fer_ros.checkpoint import load_checkpoint
+from fer_ros.datasets import drop_duplicates_of, load_dataset
+from fer_ros.device import resolve_device
+
+
+def register(sub) -> None:
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint on a labelled face dataset",
+                       description="Evaluate like the FER papers do. For the npz layout with no --split, every row is used.")
+    p.add_argument("--data", required=True, help="FER2013 .npz or .csv, or an ImageFolder directory")
+    p.add_argument("--split", default=None, help="npz/csv Usage (Training, PublicTest) or a sub-folder; default: all rows")
+    p.add_argument("--labels", default=None, choices=["fer2013", "ferplus"], help="label set (default: the checkpoint's)")
+    p.add_argument("--weights", default=None, help="checkpoint (default: the bundled model)")
+    p.add_argument("--dedupe-against", default=None, metavar="SPLIT",
+                   help="drop faces pixel-identical to a face of SPLIT (FER2013: PublicTest vs Training)")
+    p.add_argument("--compare", default=None, metavar="WEIGHTS", help="second checkpoint: paired McNemar test on the same faces")
+    p.add_argument("--kfold", type=int, default=0, help="stratified k-fold cross-validation: train K models on the data")
+    p.add_argument("--epochs", type=int, default=10, help="epochs per fold for --kfold")
+    p.add_argument("--preset", default="small", help="model preset for --kfold")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default=None, help="directory for evaluation.json and the confusion matrix PNG")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    device = resolve_device(args.device)
+    if args.kfold:
+        report = cross_validate(args)
+    else:
+        loaded = load_checkpoint(args.weights, device)
+        labels = args.labels or ("ferplus" if "contempt" in loaded.class_names else "fer2013")
+        ds = load_dataset(args.data, args.split, labels)
+        if args.dedupe_against:
+            ds = drop_duplicates_of(ds, load_dataset(args.data, args.dedupe_against, labels))
+        report, probs = evaluation.evaluate_checkpoint(loaded, ds, device)
+        if args.compare:
+            other, other_probs = evaluation.evaluate_checkpoint(load_checkpoint(args.compare, device), ds, device)
+            paired = evaluation.mcnemar(probs.argmax(1) == ds.labels, other_probs.argmax(1) == ds.labels)
+            report["comparison"] = {"weights": args.compare, "accuracy": other["accuracy"], "macro_f1": other["macro_f1"], **paired}
+    if args.out:
+        report["files"] = evaluation.save_report(report, args.out)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(evaluation.format_report(report))
+        if "comparison" in report:
+            c = report["comparison"]
+            print(f"vs {c['weights']}: accuracy {c['accuracy']:.4f}, macro-F1 {c['macro_f1']:.4f}; "
+                  f"McNemar p = {c['p_value']:.4g} ({c['a_only_correct']} vs {c['b_only_correct']} discordant)")
+        for name, path in report.get("files", {}).items():
+            print(f"wrote {name}: {path}")
+    return 0
+
+
+def cross_validate(args) -> dict:
+    """Train one model per fold on the other folds and pool the held-out predictions."""
+    ds = load_dataset(args.data, args.split, args.labels or "fer2013")
+    folds = evaluation.stratified_folds(ds.labels, args.kfold, seed=0)
+    y_true, y_pred, per_fold = [], [], []
+    for k, test_idx in enumerate(folds):
+        train_idx = np.setdiff1d(np.arange(len(ds)), test_idx)
+        out = os.path.join(args.out or "runs/kfold", f"fold{k}")
+        targs = training.get_args_parser().parse_args(["--data", args.data, "--preset", args.preset, "--epochs",
+                                                       str(args.epochs), "--out", out, "--device", args.device])
+        result = training.main(targs, dataset=ds.subset(train_idx))
+        m, probs = evaluation.evaluate_checkpoint(load_checkpoint(result["best"]), ds.subset(test_idx), resolve_device(args.device))
+        per_fold.append({"fold": k, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"]})
+        y_true.append(ds.labels[test_idx])
+        y_pred.append(probs.argmax(1))
+    report = evaluation.classification_metrics(np.concatenate(y_true), np.concatenate(y_pred), ds.class_names)
+    accs = [f["accuracy"] for f in per_fold]
+    report.update({"folds": per_fold, "accuracy_mean": float(np.mean(accs)), "accuracy_std": float(np.std(accs))})
+    return report

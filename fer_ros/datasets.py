@@ -1,0 +1,153 @@
+"""Face-expression datasets as uint8 arrays: FER2013 npz / csv, and ImageFolder trees.
+
+Everything loads into one ``FaceDataset`` (images, labels, class names, optional FER+ vote
+agreement) so training and evaluation never care where the faces came from.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from fer_ros.errors import FerError
+
+FER2013_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+# FER+ vote columns 0..7 in FER+ order; 8 = unknown, 9 = not a face.
+FERPLUS_CLASSES = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt"]
+LABEL_SETS = ("fer2013", "ferplus")
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
+
+@dataclass
+class FaceDataset:
+    images: np.ndarray  # uint8 [N, H, W] grayscale (or [N, H, W, 3])
+    labels: np.ndarray  # int64 [N]
+    class_names: list[str]
+    agreement: np.ndarray | None = None  # float32 [N] in [0, 1]: share of annotators for the label (FER+)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.images) != len(self.labels):
+            raise FerError(f"{self.source}: {len(self.images)} images but {len(self.labels)} labels")
+        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names)):
+            raise FerError(f"{self.source}: labels outside 0..{len(self.class_names) - 1}")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, mask_or_index: np.ndarray) -> "FaceDataset":
+        agreement = None if self.agreement is None else self.agreement[mask_or_index]
+        return FaceDataset(self.images[mask_or_index], self.labels[mask_or_index], self.class_names, agreement, self.source)
+
+    def counts(self) -> dict[str, int]:
+        return {n: int((self.labels == i).sum()) for i, n in enumerate(self.class_names)}
+
+
+def load_dataset(path: str, split: str | None = None, label_set: str = "fer2013") -> FaceDataset:
+    """Dispatch on what ``path`` is: ``.npz`` (FER2013 + FER+ votes), ``.csv`` (FER2013), or a folder."""
+    if label_set not in LABEL_SETS:
+        raise FerError(f"unknown label set '{label_set}'; choose one of {', '.join(LABEL_SETS)}")
+    if not os.path.exists(path):
+        raise FerError(f"dataset '{path}' not found; pass a FER2013 .npz/.csv file or an ImageFolder directory")
+    if os.path.isdir(path):
+        root = os.path.join(path, split) if split and os.path.isdir(os.path.join(path, split)) else path
+        return load_image_folder(root)
+    if path.endswith(".npz"):
+        return load_fer_npz(path, split, label_set)
+    if path.endswith(".csv"):
+        return load_fer_csv(path, split)
+    raise FerError(f"cannot tell the format of '{path}': expected a .npz, a .csv or a directory with one folder per class")
+
+
+def load_fer_npz(path: str, split: str | None, label_set: str) -> FaceDataset:
+    try:
+        data = np.load(path, allow_pickle=False)
+        images, usage = data["images"], data["usage"]
+        labels, votes = data["labels"], data["ferplus_votes"] if "ferplus_votes" in data.files else None
+    except (KeyError, ValueError, OSError) as exc:
+        raise FerError(f"'{path}' is not the FER2013 npz layout (images, labels, usage[, ferplus_votes]): {exc}") from None
+    keep = np.ones(len(images), bool) if split is None else usage == split
+    if split is not None and not keep.any():
+        raise FerError(f"split '{split}' not in '{path}'; splits there: {', '.join(sorted(set(usage.tolist())))}")
+    if label_set == "ferplus":
+        if votes is None:
+            raise FerError(f"'{path}' has no ferplus_votes; use --labels fer2013")
+        v = votes[:, :8].astype(np.float32)
+        keep &= (votes[:, 9] < 5) & (v.sum(1) > 0) & (votes[:, :8].argmax(1) == votes[:, :10].argmax(1))
+        labels = v.argmax(1).astype(np.int64)
+        agreement = v.max(1) / np.maximum(votes.sum(1), 1)
+        names = FERPLUS_CLASSES
+    else:
+        agreement = None
+        if votes is not None:  # share of FER+ annotators agreeing with the FER2013 label
+            to_plus = np.array([4, 5, 6, 1, 3, 2, 0])  # FER2013 class -> FER+ column
+            agreement = votes[np.arange(len(labels)), to_plus[labels]] / np.maximum(votes.sum(1), 1)
+        names = FER2013_CLASSES
+    agreement = None if agreement is None else agreement.astype(np.float32)[keep]
+    return FaceDataset(images[keep], labels[keep].astype(np.int64), list(names), agreement, f"{path}[{split or 'all'}]")
+
+
+def load_fer_csv(path: str, split: str | None) -> FaceDataset:
+    """The original Kaggle ``fer2013.csv``: emotion,pixels,Usage."""
+    images, labels = [], []
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or not {"emotion", "pixels"} <= set(reader.fieldnames):
+            raise FerError(f"'{path}' lacks the FER2013 header 'emotion,pixels,Usage' (found {reader.fieldnames})")
+        for n, row in enumerate(reader, start=2):
+            if split is not None and row.get("Usage") != split:
+                continue
+            try:
+                px = np.array(row["pixels"].split(), dtype=np.uint8)
+                images.append(px.reshape(48, 48))
+                labels.append(int(row["emotion"]))
+            except ValueError:
+                raise FerError(f"'{path}' line {n}: pixels must be 2304 numbers 0..255 and emotion an integer 0..6") from None
+    if not images:
+        raise FerError(f"no rows in '{path}'" + (f" with Usage '{split}'" if split else ""))
+    return FaceDataset(np.stack(images), np.array(labels, np.int64), list(FER2013_CLASSES), None, path)
+
+
+def load_image_folder(root: str, size: int = 48) -> FaceDataset:
+    """One sub-folder per class (how users bring RAF-DB, AffectNet, CK+, KDEF); faces are already cropped."""
+    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
+    if not classes:
+        raise FerError(f"'{root}' has no class folders; expected root/<class_name>/<image files>")
+    images, labels = [], []
+    for i, name in enumerate(classes):
+        for fname in sorted(os.listdir(os.path.join(root, name))):
+            if not fname.lower().endswith(IMAGE_EXTS):
+                continue
+            img = cv2.imread(os.path.join(root, name, fname), cv2.IMREAD_GRAYSCALE)
+            if img is None:
+                raise FerError(f"cannot read image '{os.path.join(root, name, fname)}'; remove or replace it")
+            images.append(cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA))
+            labels.append(i)
+    if not images:
+        raise FerError(f"no images ({', '.join(IMAGE_EXTS)}) under '{root}'")
+    return FaceDataset(np.stack(images), np.array(labels, np.int64), classes, None, root)
+
+
+def image_hashes(images: np.ndarray) -> np.ndarray:
+    """A content hash per image, to find pixel-identical duplicates across splits."""
+    return np.array([hashlib.blake2b(img.tobytes(), digest_size=8).hexdigest() for img in images])
+
+
+def split_train_val(ds: FaceDataset, val_fraction: float, seed: int) -> tuple[FaceDataset, FaceDataset]:
+    """Hold out a validation set so that pixel-identical duplicates never straddle the split."""
+    hashes = image_hashes(ds.images)
+    unique = np.unique(hashes)
+    rng = np.random.default_rng(seed)
+    val_hashes = set(rng.choice(unique, size=int(round(len(unique) * val_fraction)), replace=False).tolist())
+    is_val = np.array([h in val_hashes for h in hashes])
+    return ds.subset(~is_val), ds.subset(is_val)
+
+
+def drop_duplicates_of(ds: FaceDataset, reference: FaceDataset) -> FaceDataset:
+    """Rows of ``ds`` whose pixels do not appear in ``reference`` (FER2013 PublicTest vs Training)."""
+    seen = set(image_hashes(reference.images).tolist())
+    return ds.subset(np.array([h not in seen for h in image_hashes(ds.images)]))

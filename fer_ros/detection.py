@@ -1,0 +1,96 @@
+"""Face detection: facenet-pytorch's MTCNN behind a small typed wrapper.
+
+MTCNN's raw output (object arrays, ``None`` or ``[None]`` when there is no face) stops here;
+the rest of the pipeline sees a sorted ``list[Detection]`` in full-frame pixels, empty for no face.
+The MTCNN weights ship inside the facenet-pytorch wheel, so nothing is ever downloaded.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+from facenet_pytorch import MTCNN
+
+from fer_ros.config import DetectorConfig
+from fer_ros.device import resolve_device
+from fer_ros.errors import FerError
+from fer_ros.types import Detection, RGBImage, as_rgb_image
+
+# P-Net looks at 12x12 windows; asking MTCNN for smaller faces makes it upsample the frame,
+# which would undo the point of ``downscale``. So the face size on the shrunk frame is floored here.
+PNET_WINDOW_PX = 12
+
+
+class FaceDetector:
+    """Find faces with MTCNN; returns boxes, 5 landmarks and scores in full-frame pixels."""
+
+    def __init__(self, config: DetectorConfig) -> None:
+        if len(config.thresholds) != 3:
+            raise FerError(f"detector.thresholds must be three numbers in [0, 1], got {config.thresholds}")
+        self.config = config
+        self.device: torch.device = resolve_device(config.device)
+        self._mtcnn = MTCNN(
+            min_face_size=self._net_min_face_size(),
+            thresholds=[float(t) for t in config.thresholds],
+            factor=float(config.scale_factor),
+            post_process=False,
+            select_largest=False,
+            keep_all=True,
+            device=self.device,
+        )
+        self._mtcnn.eval()
+
+    def _net_min_face_size(self) -> float:
+        """The minimum face size MTCNN must look for on the shrunk frame."""
+        return max(PNET_WINDOW_PX, self.config.min_face_size / max(self.config.downscale, 1.0))
+
+    def detect(self, image: RGBImage) -> list[Detection]:
+        """Detect faces in an RGB frame; sorted by score, best first; ``[]`` when none."""
+        image = as_rgb_image(image)
+        height, width = image.shape[:2]
+        small, sx, sy = self._shrink(image)
+        min_size = self._net_min_face_size()
+        # min_face_size and scale_factor may have been changed on the config since construction.
+        self._mtcnn.min_face_size = min_size
+        self._mtcnn.factor = float(self.config.scale_factor)
+        if min(small.shape[:2]) < min_size:
+            return []  # MTCNN's image pyramid would be empty (and it crashes on that)
+        boxes, probs, points = self._mtcnn.detect(small, landmarks=True)
+        if boxes is None or len(boxes) == 0 or probs is None or probs[0] is None:
+            return []
+        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4) * np.array([sx, sy, sx, sy], np.float32)
+        probs = np.asarray(probs, dtype=np.float32).reshape(-1)
+        if points is None:
+            points = np.full((len(boxes), 5, 2), np.nan, np.float32)
+        points = np.asarray(points, dtype=np.float32).reshape(-1, 5, 2) * np.array([sx, sy], np.float32)
+        detections = []
+        for box, score, landmarks in zip(boxes, probs, points):
+            if not np.isfinite(score) or score < self.config.min_score:
+                continue
+            clipped = _clip_box(box, width, height)
+            if clipped is not None:
+                detections.append(Detection(bbox=clipped, landmarks=landmarks, score=float(score)))
+        detections.sort(key=lambda d: d.score, reverse=True)
+        return detections
+
+    def _shrink(self, image: RGBImage) -> tuple[RGBImage, float, float]:
+        """Resize by 1/downscale (INTER_AREA) and return the x/y factors back to full frame."""
+        factor = float(self.config.downscale)
+        height, width = image.shape[:2]
+        if factor <= 1.0:
+            return image, 1.0, 1.0
+        new_w, new_h = max(1, round(width / factor)), max(1, round(height / factor))
+        small = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
+        return small, width / new_w, height / new_h
+
+
+def _clip_box(box: np.ndarray, width: int, height: int) -> np.ndarray | None:
+    """Clip a box to the image; None when nothing of it is left inside."""
+    if not np.all(np.isfinite(box)):
+        return None
+    x1, y1, x2, y2 = box
+    clipped = np.array([np.clip(x1, 0, width), np.clip(y1, 0, height),
+                        np.clip(x2, 0, width), np.clip(y2, 0, height)], dtype=np.float32)
+    if clipped[2] - clipped[0] < 1.0 or clipped[3] - clipped[1] < 1.0:
+        return None
+    return clipped

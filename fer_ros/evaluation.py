@@ -1,0 +1,147 @@
+"""Metrics the FER papers report: accuracy, per-class precision/recall/F1, macro-F1, confusion
+matrix; plus throughput and peak memory of the classifier, stratified k-fold cross-validation
+and a paired test (McNemar) to compare two checkpoints on the same faces.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import time
+
+import numpy as np
+import torch
+
+from fer_ros.checkpoint import LoadedModel
+from fer_ros.datasets import FaceDataset
+from fer_ros.errors import FerError
+from fer_ros.preprocess import to_model_input
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> dict:
+    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix (rows = truth)."""
+    c = len(class_names)
+    y_true, y_pred = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
+    cm = np.bincount(y_true * c + y_pred, minlength=c * c).reshape(c, c) if len(y_true) else np.zeros((c, c), np.int64)
+    tp = np.diag(cm).astype(float)
+    precision = np.divide(tp, cm.sum(0), out=np.zeros(c), where=cm.sum(0) > 0)
+    recall = np.divide(tp, cm.sum(1), out=np.zeros(c), where=cm.sum(1) > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(c), where=(precision + recall) > 0)
+    present = cm.sum(1) > 0  # macro-F1 over classes that occur in the truth
+    return {
+        "accuracy": float(tp.sum() / max(len(y_true), 1)),
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "per_class": {n: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                          "support": int(cm[i].sum())} for i, n in enumerate(class_names)},
+        "confusion_matrix": cm.tolist(),
+        "class_names": list(class_names),
+        "samples": int(len(y_true)),
+    }
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+@torch.inference_mode()
+def predict(loaded: LoadedModel, images: np.ndarray, device: torch.device, batch_size: int = 256) -> tuple[np.ndarray, dict]:
+    """Probabilities [N, C] for uint8 faces, with throughput and peak memory of the run."""
+    model = loaded.model.to(device).eval()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    out, start = [], time.perf_counter()
+    for i in range(0, len(images), batch_size):
+        x = torch.from_numpy(to_model_input(images[i:i + batch_size], loaded.preprocessing)).to(device)
+        out.append(torch.softmax(model(x)[0].float(), 1).cpu().numpy())
+    seconds = time.perf_counter() - start
+    probs = np.concatenate(out) if out else np.zeros((0, len(loaded.class_names)), np.float32)
+    perf = {"images_per_second": len(images) / seconds if seconds > 0 else 0.0, "batch_size": batch_size,
+            "device": str(device), "peak_memory_mb": peak_rss_mb() if device.type == "cpu"
+            else torch.cuda.max_memory_allocated(device) / 2**20}
+    return probs, perf
+
+
+def check_classes(loaded: LoadedModel, ds: FaceDataset) -> None:
+    if [c.lower() for c in loaded.class_names] != [c.lower() for c in ds.class_names]:
+        raise FerError(f"checkpoint classes {loaded.class_names} differ from the dataset's {ds.class_names}; "
+                       "evaluate on data with the same label set (--labels)")
+
+
+def evaluate_checkpoint(loaded: LoadedModel, ds: FaceDataset, device: torch.device) -> tuple[dict, np.ndarray]:
+    check_classes(loaded, ds)
+    probs, perf = predict(loaded, ds.images, device)
+    metrics = classification_metrics(ds.labels, probs.argmax(1), loaded.class_names)
+    metrics.update({"weights": loaded.path, "data": ds.source, "performance": perf})
+    return metrics, probs
+
+
+def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> dict:
+    """Paired test on the same samples: exact binomial on the discordant pairs (two-sided)."""
+    b = int(np.sum(correct_a & ~correct_b))  # A right, B wrong
+    c = int(np.sum(~correct_a & correct_b))
+    n = b + c
+    p = 1.0 if n == 0 else min(1.0, 2 * sum(math.comb(n, k) for k in range(0, min(b, c) + 1)) / 2**n)
+    return {"a_only_correct": b, "b_only_correct": c, "p_value": p}
+
+
+def stratified_folds(labels: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
+    """Indices of k folds with each class spread evenly over them."""
+    if k < 2:
+        raise FerError(f"--kfold needs at least 2 folds, got {k}")
+    rng = np.random.default_rng(seed)
+    folds = [[] for _ in range(k)]
+    for cls in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == cls))
+        for f, part in enumerate(np.array_split(idx, k)):
+            folds[f].extend(part.tolist())
+    return [np.sort(np.array(f, np.int64)) for f in folds]
+
+
+def save_confusion_png(metrics: dict, path: str, title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.array(metrics["confusion_matrix"], float)
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    names = metrics["class_names"]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(names), 0.8 + 0.8 * len(names)))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            ax.text(j, i, f"{int(cm[i, j])}\n{norm[i, j]:.0%}", ha="center", va="center", fontsize=7,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or f"accuracy {metrics['accuracy']:.1%}, macro-F1 {metrics['macro_f1']:.3f}")
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def save_report(metrics: dict, out_dir: str, stem: str = "evaluation") -> dict:
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {"json": os.path.join(out_dir, f"{stem}.json"), "confusion_png": os.path.join(out_dir, f"{stem}_confusion.png")}
+    with open(paths["json"], "w") as fh:
+        json.dump(metrics, fh, indent=1)
+    save_confusion_png(metrics, paths["confusion_png"])
+    return paths
+
+
+def format_report(m: dict) -> str:
+    lines = [f"accuracy {m['accuracy']:.4f}   macro-F1 {m['macro_f1']:.4f}   ({m['samples']} faces)",
+             f"{'class':>10} {'prec':>6} {'recall':>6} {'f1':>6} {'n':>6}"]
+    for name, v in m["per_class"].items():
+        lines.append(f"{name:>10} {v['precision']:6.3f} {v['recall']:6.3f} {v['f1']:6.3f} {v['support']:6d}")
+    lines.append("confusion matrix (rows true, columns predicted):")
+    lines += ["  " + " ".join(f"{x:5d}" for x in row) for row in m["confusion_matrix"]]
+    if "performance" in m:
+        p = m["performance"]
+        lines.append(f"throughput {p['images_per_second']:.0f} faces/s on {p['device']} (batch {p['batch_size']}), "
+                     f"peak memory {p['peak_memory_mb']:.0f} MB")
+    return "\n".join(lines)

@@ -1,0 +1,121 @@
+"""The frame pipeline: detect -> track -> align -> classify (one batch) -> smooth.
+
+One object, driven the same way by the CLI, the ROS node, the bag replayer and the benchmark:
+``process(rgb_image, stamp) -> FrameResult``. Detection can run every N frames with the
+tracker carrying boxes in between; everything else runs on every frame.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+from fer_ros.alignment import FaceAligner
+from fer_ros.annotate import annotate
+from fer_ros.config import PipelineConfig, set_setting
+from fer_ros.detection import FaceDetector
+from fer_ros.device import resolve_device
+from fer_ros.inference import EmotionClassifier
+from fer_ros.smoothing import EmotionSmoother
+from fer_ros.tracking import IouTracker
+from fer_ros.types import Detection, FaceResult, FrameResult, RGBImage, Track, as_rgb_image
+
+
+@contextmanager
+def timed(timings: dict, stage: str):
+    start = time.perf_counter()
+    yield
+    timings[stage] = timings.get(stage, 0.0) + (time.perf_counter() - start) * 1000.0
+
+
+class FramePipeline:
+    def __init__(self, config: PipelineConfig | None = None):
+        self.config = (config or PipelineConfig()).validate()
+        if self.config.classifier.threads:
+            torch.set_num_threads(self.config.classifier.threads)
+        self.device = resolve_device(self.config.detector.device)
+        c = self.config.classifier
+        self.classifier = EmotionClassifier(c.weights or None, self.device, c.fusion, c.half)
+        self.class_names = self.classifier.class_names
+        self.detector = FaceDetector(self.config.detector)
+        template = self.classifier.members[0].preprocessing.align_template
+        self.aligner = FaceAligner(self.config.align, self.classifier.input_size,
+                                   template=None if template is None else np.asarray(template, np.float32))
+        self.tracker = IouTracker(self.config.tracker)
+        self.smoother = EmotionSmoother(self.config.smoother, self.class_names)
+        self.frame_index = 0
+
+    @classmethod
+    def from_settings(cls, settings: dict | None = None) -> "FramePipeline":
+        """Build from a nested or dotted settings dict (config/fer.yaml, ROS parameters, CLI)."""
+        return cls(PipelineConfig.from_dict(settings or {}))
+
+    @property
+    def weights_info(self) -> str:
+        return self.classifier.describe()
+
+    @property
+    def is_trained(self) -> bool:
+        return self.classifier.is_trained
+
+    def set(self, name: str, value) -> None:
+        """Change one setting (dotted name) while running; stages read their config on every call."""
+        set_setting(self.config, name, value)
+
+    def process(self, image: RGBImage, stamp: float | None = None) -> FrameResult:
+        image = as_rgb_image(image)
+        stamp = float(self.frame_index) if stamp is None else float(stamp)
+        timings: dict[str, float] = {}
+        run_detection = self.frame_index % self.config.detect_every == 0 or len(self.tracker) == 0
+        if run_detection:
+            with timed(timings, "detect"):
+                detections = self.detector.detect(image)
+            with timed(timings, "track"):
+                tracks = self.tracker.update(detections)
+        else:
+            with timed(timings, "track"):
+                tracks = self.tracker.carry()
+        with timed(timings, "track"):
+            for ended in self.tracker.pop_ended():
+                self.smoother.drop(ended)
+        with timed(timings, "align"):
+            aligned = [self.aligner.align(image, Detection(t.bbox, t.landmarks, t.score)) for t in tracks]
+        with timed(timings, "classify"):
+            classes = self.classifier.classify([a.image for a in aligned])
+        with timed(timings, "smooth"):
+            faces = [self._face_result(t, c, stamp) for t, c in zip(tracks, classes)]
+        result = FrameResult(self.frame_index, stamp, (image.shape[1], image.shape[0]), list(self.class_names),
+                             faces, timings, run_detection)
+        self.frame_index += 1
+        return result
+
+    def _face_result(self, track: Track, cls, stamp: float) -> FaceResult:
+        smoothed = self.smoother.update(track.track_id, cls.probabilities, stamp)
+        return FaceResult(
+            track_id=track.track_id, bbox=track.bbox, landmarks=track.landmarks, detection_score=track.score,
+            label=smoothed.label, confidence=smoothed.confidence, probabilities=smoothed.probabilities,
+            raw_label=self.class_names[int(np.argmax(cls.probabilities))], raw_probabilities=cls.probabilities,
+            stable=smoothed.stable, stable_for=smoothed.stable_for, detected=track.detected,
+            attention=cls.attention, fusion_weights=cls.fusion_weights,
+        )
+
+    def annotate(self, image: RGBImage, result: FrameResult) -> RGBImage:
+        start = time.perf_counter()
+        out = annotate(image, result, self.config.annotate)
+        result.timings_ms["annotate"] = (time.perf_counter() - start) * 1000.0
+        return out
+
+    def warmup(self, size: tuple[int, int] = (640, 480)) -> None:
+        """One detection and one classification so the first real frame is not slow."""
+        self.detector.detect(np.full((size[1], size[0], 3), 127, np.uint8))
+        s = self.classifier.input_size
+        self.classifier.classify([np.full((s, s, 3), 127, np.uint8)])
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all tracks (a new video, a bag loop, a camera restart)."""
+        self.tracker.reset()
+        self.smoother.reset()
+        self.frame_index = 0

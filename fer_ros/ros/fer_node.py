@@ -1,0 +1,204 @@
+"""fer_node: camera images in, fer_ros/EmotionArray out (the thin rclpy layer).
+
+The node only reads parameters, converts messages (fer_ros.ros.convert), calls the core
+pipeline and publishes. Latency stays bounded when inference is slower than the camera: the
+image callback just keeps the newest message (counting the one it replaces as dropped), and a
+processing thread always takes the newest frame, so no queue can build up.
+
+Topics (relative names follow the node's namespace):
+  sub  <image_topic> (sensor_msgs/Image) or <image_topic>/compressed (sensor_msgs/CompressedImage)
+  pub  emotions (fer_ros/EmotionArray), every processed frame, empty faces when nobody is there
+  pub  ~/annotated (sensor_msgs/Image), drawn only while somebody subscribes
+  pub  /diagnostics (diagnostic_msgs/DiagnosticArray), every diagnostics_period seconds
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import NameValidationException, ParameterException
+from rclpy.executors import ExternalShutdownException
+from rclpy.logging import get_logger
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+
+from fer_ros.errors import FerError
+from fer_ros.pipeline import FramePipeline
+from fer_ros.ros.convert import (MessageTypes, compressed_msg_to_rgb, frame_result_to_msg, image_msg_to_rgb,
+                                 rgb_to_image_msg, stamp_to_seconds)
+from fer_ros.ros.params import NODE_NAME, ParamSpec, apply_params, param_specs, settings_from_params
+from fer_ros.ros.stats import ERROR, OK, WARN, FrameStats, Thresholds
+
+# Best effort receives from reliable and best-effort cameras alike; depth 1 because only the
+# newest frame matters (the stock SensorDataQoS keeps 5).
+CAMERA_QOS = QoSProfile(reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST, depth=1,
+                        durability=DurabilityPolicy.VOLATILE)
+LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: DiagnosticStatus.ERROR}
+BAD_FRAME_LOG_PERIOD = 5.0  # seconds between two log lines about skipped frames
+
+
+def descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    """ROS descriptor of one setting: description, range and read-only unless live."""
+    d = ParameterDescriptor(description=spec.description, read_only=not spec.live)
+    if spec.min is not None and spec.max is not None:
+        if spec.kind == "int":
+            d.integer_range = [IntegerRange(from_value=int(spec.min), to_value=int(spec.max), step=1)]
+        elif spec.kind == "float":
+            d.floating_point_range = [FloatingPointRange(from_value=float(spec.min), to_value=float(spec.max), step=0.0)]
+    if spec.choices:
+        d.additional_constraints = "one of: " + ", ".join(map(str, spec.choices))
+    return d
+
+
+class FerNode(Node):
+    """Facial expression recognition on a camera topic."""
+
+    def __init__(self, **node_kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **node_kwargs)
+        self._specs = {s.name: s for s in param_specs()}
+        for spec in self._specs.values():
+            self.declare_parameter(spec.name, spec.default, descriptor(spec))
+        values = {name: self.get_parameter(name).value for name in self._specs}
+        self._config, self._settings = settings_from_params(values)  # FerError on invalid values
+
+        self._types = MessageTypes.from_rclpy()
+        self.get_logger().info("loading the model and running a warm-up inference")
+        self._pipeline = FramePipeline(self._config)
+        self._pipeline.warmup()
+        self.get_logger().info(f"model ready on {self._pipeline.device}: {self._pipeline.weights_info}")
+
+        self._lock = threading.Lock()  # pipeline and settings: processing thread vs parameter changes
+        self._slot_lock = threading.Lock()
+        self._slot: tuple[Any, float] | None = None  # newest unprocessed (message, arrival time)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._stats = FrameStats()
+
+        self._emotions_pub = self.create_publisher(self._types.EmotionArray, "emotions", 10)
+        self._annotated_pub = self.create_publisher(Image, "~/annotated", 1)
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        topic = self._settings.image_topic
+        if self._settings.compressed:
+            topic, msg_type, self._decode = topic.rstrip("/") + "/compressed", CompressedImage, compressed_msg_to_rgb
+        else:
+            msg_type, self._decode = Image, image_msg_to_rgb
+        self._topic = topic
+        self._subscription = self.create_subscription(msg_type, topic, self._on_image, CAMERA_QOS)
+        self._timer = self.create_timer(self._settings.diagnostics_period, self._publish_diagnostics)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self._worker = threading.Thread(target=self._run, name="fer_processing", daemon=True)
+        self._worker.start()
+        self.get_logger().info(f"listening on {topic} ({msg_type.__name__})")
+
+    # --- threads ---------------------------------------------------------------------------------
+
+    def _on_image(self, msg: Any) -> None:
+        """Keep only the newest frame; one still waiting is dropped (counted)."""
+        with self._slot_lock:
+            replaced = self._slot is not None
+            self._slot = (msg, time.monotonic())
+            self._wake.set()
+        self._stats.received(replaced_unprocessed=replaced)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if not self._wake.wait(timeout=0.2):
+                continue
+            with self._slot_lock:
+                item, self._slot = self._slot, None
+                self._wake.clear()
+            if item is None or self._stop.is_set():
+                continue
+            try:
+                self._process(*item)
+            except Exception as exc:  # the thread must outlive any single frame
+                if not rclpy.ok(context=self.context):
+                    return  # shutting down: publishing fails, nothing to report
+                self._stats.bad(f"{type(exc).__name__}: {exc}")
+                self.get_logger().error(f"unexpected error on a frame, skipped: {type(exc).__name__}: {exc}",
+                                        throttle_duration_sec=BAD_FRAME_LOG_PERIOD)
+
+    def _process(self, msg: Any, arrived: float) -> None:
+        try:
+            rgb = self._decode(msg)
+            with self._lock:
+                result = self._pipeline.process(rgb, stamp_to_seconds(msg.header.stamp))
+                draw = self._settings.publish_annotated and self._annotated_pub.get_subscription_count() > 0
+                annotated = self._pipeline.annotate(rgb, result) if draw else None
+            out = frame_result_to_msg(result, msg.header, self._types)
+        except FerError as exc:
+            self._stats.bad(str(exc))
+            self.get_logger().warning(f"skipping a frame: {exc}", throttle_duration_sec=BAD_FRAME_LOG_PERIOD)
+            return
+        self._emotions_pub.publish(out)
+        if annotated is not None:
+            self._annotated_pub.publish(rgb_to_image_msg(annotated, msg.header, self._types))
+        self._stats.processed((time.monotonic() - arrived) * 1000.0, len(result.faces))
+
+    # --- parameters and diagnostics --------------------------------------------------------------
+
+    def _on_set_parameters(self, parameters: list[Any]) -> SetParametersResult:
+        """Validate live changes with fer_ros.config and apply them all or none."""
+        changes = {p.name: p.value for p in parameters if p.name in self._specs}
+        fixed = [name for name in changes if not self._specs[name].live]
+        if fixed:
+            return SetParametersResult(successful=False,
+                                       reason=f"{', '.join(fixed)} can only be set at start-up (config file or launch argument)")
+        try:
+            with self._lock:
+                apply_params(self._config, self._settings, changes)
+        except FerError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        if changes:
+            self.get_logger().info("parameters changed: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
+        return SetParametersResult(successful=True)
+
+    def _publish_diagnostics(self) -> None:
+        s = self._settings
+        device = str(self._pipeline.device)
+        report = self._stats.report(Thresholds(s.warn_latency_ms, s.error_latency_ms, s.warn_fps),
+                                    device=device, image_topic=self._topic, weights=str(self._pipeline.weights_info))
+        status = DiagnosticStatus(level=LEVELS[report.level], name=f"{self.get_name()}: facial expression recognition",
+                                  message=report.message, hardware_id=device,
+                                  values=[KeyValue(key=k, value=v) for k, v in report.values])
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics_pub.publish(msg)
+
+    def destroy_node(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        worker = getattr(self, "_worker", None)
+        if worker is not None and worker.is_alive():
+            worker.join(timeout=10.0)
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of `ros2 run fer_ros fer_node`; returns 1 when the configuration is invalid."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = FerNode()
+        rclpy.spin(node)
+    except (FerError, ParameterException, NameValidationException) as exc:
+        get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,276 @@
+"""ROS parameters of fer_node, derived from the settings dataclasses (no ROS import).
+
+Every field of ``fer_ros.config.PipelineConfig`` becomes a parameter named by its dotted path
+(``detector.min_face_size``), and the node's own settings (``NodeSettings``) become top-level
+parameters. Help text, range, choices and whether a setting may change live all come from the
+field metadata, so the node's descriptors, ``config/fer.yaml`` and validation cannot drift apart.
+
+List settings map to ROS types that rcl can type without a value: lists of numbers are double
+arrays; lists of strings (``classifier.weights``) are one comma-separated string, because an
+empty list has no type in a ROS parameter file.
+
+``python -m fer_ros.ros.params`` prints the commented ``config/fer.yaml``.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from fer_ros.config import PipelineConfig, flatten, iter_settings, set_setting, setting
+from fer_ros.errors import FerError
+
+NODE_NAME = "fer_node"
+LIST_SEPARATOR = ","
+
+# One-line comments for the sections of config/fer.yaml.
+SECTION_HELP = {
+    "detector": "face detection (MTCNN)",
+    "align": "face crop for the classifier",
+    "classifier": "expression classifier (AMS-CNN checkpoints)",
+    "tracker": "IoU tracker that keeps face ids across frames",
+    "smoother": "temporal smoothing, confidence threshold and hysteresis of labels",
+    "annotate": "drawing of the ~/annotated image",
+}
+
+
+@dataclass
+class NodeSettings:
+    """Settings of the ROS node itself (topics, outputs, diagnostics thresholds)."""
+
+    image_topic: str = setting("/camera/image_raw", "camera topic of sensor_msgs/Image; with compressed=true the node subscribes to <image_topic>/compressed")
+    compressed: bool = setting(False, "subscribe to sensor_msgs/CompressedImage (jpeg or png) on <image_topic>/compressed instead of raw images")
+    publish_annotated: bool = setting(True, "publish the annotated image on ~/annotated (drawn only while somebody subscribes)", live=True)
+    diagnostics_period: float = setting(1.0, "seconds between two /diagnostics messages", min=0.1, max=60.0)
+    warn_latency_ms: float = setting(250.0, "mean latency from image arrival to /emotions above which diagnostics report WARN, in milliseconds", min=0.0, max=60000.0, live=True)
+    error_latency_ms: float = setting(1000.0, "mean latency from image arrival to /emotions above which diagnostics report ERROR, in milliseconds", min=0.0, max=60000.0, live=True)
+    warn_fps: float = setting(2.0, "processing rate below which diagnostics report WARN, in frames per second (0 = never)", min=0.0, max=1000.0, live=True)
+
+    def validate(self) -> "NodeSettings":
+        for name, value, _ in iter_settings(self):
+            set_setting(self, name, value)  # re-set to run the type and range checks
+        if not self.image_topic.strip():
+            raise FerError("image_topic is empty; set it to the camera topic, e.g. /camera/image_raw")
+        if self.error_latency_ms < self.warn_latency_ms:
+            raise FerError(f"error_latency_ms ({self.error_latency_ms}) must be >= warn_latency_ms ({self.warn_latency_ms})")
+        return self
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One declared ROS parameter: name, default (as a ROS value) and its documentation."""
+
+    name: str  # dotted path, e.g. "smoother.hysteresis"
+    default: Any  # ROS value: bool, int, float, str or list[float]
+    kind: str  # bool | int | float | str | float_list | str_list (a comma-separated string in ROS)
+    help: str
+    min: float | None
+    max: float | None
+    choices: tuple | None
+    live: bool  # may change while the node runs; otherwise read-only
+
+    @property
+    def description(self) -> str:
+        """The help text plus what a user needs to type a valid value."""
+        extra = []
+        if self.kind == "str_list":
+            extra.append("comma-separated list")
+        if self.choices:
+            extra.append("one of: " + ", ".join(map(str, self.choices)))
+        if self.min is not None or self.max is not None:
+            extra.append(f"range {self.min}..{self.max}")
+        extra.append("live" if self.live else "read-only, set at start-up")
+        return f"{self.help} ({'; '.join(extra)})"
+
+    def to_ros(self, value: Any) -> Any:
+        """Config (or YAML) value -> the value of this ROS parameter's type."""
+        if self.kind == "str_list":
+            return value if isinstance(value, str) else LIST_SEPARATOR.join(str(v) for v in value)
+        if self.kind == "float_list":
+            return [float(v) for v in value]
+        if self.kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+
+    def from_ros(self, value: Any) -> Any:
+        """ROS parameter value -> the config field's value (not yet range-checked)."""
+        if self.kind == "str_list":
+            items = value.split(LIST_SEPARATOR) if isinstance(value, str) else [str(v) for v in value]
+            return [v.strip() for v in items if v.strip()]
+        if self.kind == "float_list":
+            return [float(v) for v in value]
+        return value
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, (list, tuple)):
+        numeric = value and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        return "float_list" if numeric else "str_list"
+    return "str"
+
+
+def _specs(config: Any) -> list[ParamSpec]:
+    specs = []
+    for name, value, f in iter_settings(config):
+        meta = f.metadata
+        spec = ParamSpec(name=name, default=None, kind=_kind(value), help=meta.get("help", ""),
+                         min=meta.get("min"), max=meta.get("max"), choices=meta.get("choices"),
+                         live=bool(meta.get("live")))
+        specs.append(dataclasses.replace(spec, default=spec.to_ros(value)))
+    return specs
+
+
+def pipeline_param_specs(config: PipelineConfig | None = None) -> list[ParamSpec]:
+    """Parameters for every pipeline setting, defaults taken from ``config`` (or the built-in ones)."""
+    return _specs(config if config is not None else PipelineConfig())
+
+
+def node_param_specs(settings: NodeSettings | None = None) -> list[ParamSpec]:
+    return _specs(settings if settings is not None else NodeSettings())
+
+
+def param_specs() -> list[ParamSpec]:
+    """Every parameter fer_node declares: the node's own first, then the pipeline's."""
+    return node_param_specs() + pipeline_param_specs()
+
+
+def settings_from_params(values: Mapping[str, Any]) -> tuple[PipelineConfig, NodeSettings]:
+    """Validated configs from flat ROS parameter values; names not given keep their defaults."""
+    pipeline, node = PipelineConfig(), NodeSettings()
+    _apply(pipeline, node, values)
+    return pipeline.validate(), node.validate()
+
+
+def apply_params(pipeline: PipelineConfig, node: NodeSettings, values: Mapping[str, Any]) -> None:
+    """Apply live parameter changes in place, all or nothing.
+
+    The changes are first applied to copies and validated, so an invalid value leaves the
+    running configuration untouched. In place, because pipeline stages hold references to
+    their config objects and read them on every frame.
+    """
+    trial_pipeline, trial_node = copy.deepcopy(pipeline), copy.deepcopy(node)
+    _apply(trial_pipeline, trial_node, values)
+    trial_pipeline.validate()
+    trial_node.validate()
+    _apply(pipeline, node, values)
+
+
+def _apply(pipeline: PipelineConfig, node: NodeSettings, values: Mapping[str, Any]) -> None:
+    specs = {s.name: (s, pipeline) for s in pipeline_param_specs()}
+    specs.update({s.name: (s, node) for s in node_param_specs()})
+    for name, value in values.items():
+        if name not in specs:
+            raise FerError(f"unknown fer_node parameter '{name}'; known: {', '.join(sorted(specs))}")
+        spec, target = specs[name]
+        set_setting(target, name, spec.from_ros(value))
+
+
+def load_params_file(path: str | Path, node_name: str = NODE_NAME) -> dict[str, Any]:
+    """Flat ``{name: value}`` of a ROS parameter file's entries for ``node_name``.
+
+    Accepts the keys rcl would match for a node of that name in any namespace: ``fer_node``,
+    ``/ns/fer_node``, ``/**`` and ``/**/fer_node``; later entries override earlier ones.
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise FerError(f"cannot read parameter file {path}: {exc.strerror}; check the config_file path") from None
+    except yaml.YAMLError as exc:
+        raise FerError(f"parameter file {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise FerError(f"{path} is not a ROS parameter file; expected '{node_name}: ros__parameters: ...'")
+    values: dict[str, Any] = {}
+    for key, entry in data.items():
+        key = str(key)
+        if key == "/**" or key.rstrip("/").split("/")[-1] == node_name:
+            params = entry.get("ros__parameters") if isinstance(entry, dict) else None
+            if not isinstance(params, dict):
+                raise FerError(f"{path}: entry '{key}' has no 'ros__parameters' mapping")
+            values.update(flatten(params))
+    if not values:
+        raise FerError(f"{path} has no parameters for {node_name}; expected '{node_name}: ros__parameters: ...'")
+    return values
+
+
+def load_fer_yaml(path: str | Path) -> tuple[PipelineConfig, NodeSettings]:
+    """Read config/fer.yaml (or a user copy) into validated configs."""
+    try:
+        return settings_from_params(load_params_file(path))
+    except FerError as exc:
+        raise FerError(f"{path}: {exc}") from None
+
+
+def load_pipeline_config(path: str | Path) -> PipelineConfig:
+    return load_fer_yaml(path)[0]
+
+
+def nest(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"a.b": 1}`` -> ``{"a": {"b": 1}}``, the layout of ROS parameter files."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        *parents, leaf = name.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
+def render_params_yaml(node_name: str = NODE_NAME) -> str:
+    """The commented parameter file: every parameter with its default, meaning, unit and range."""
+    lines = [
+        f"# Parameters of {node_name}: every setting of the node and of its pipeline, at its default.",
+        "# Generated from the settings in fer_ros/config.py and fer_ros/ros/params.py:",
+        "#   python -m fer_ros.ros.params > config/fer.yaml",
+        "# 'live' settings can be changed while running, e.g.",
+        f"#   ros2 param set /{node_name} smoother.hysteresis 1.0",
+        "# the others are read once at start-up.",
+        f"{node_name}:",
+        "  ros__parameters:",
+    ]
+    section = None
+    for spec in param_specs():
+        *parents, leaf = spec.name.split(".")
+        group = ".".join(parents) or None
+        if group != section and group is not None:
+            indent = "    " + "  " * (len(parents) - 1)
+            lines.append(f"{indent}{parents[-1]}:  # {SECTION_HELP.get(group, group)}")
+        section = group
+        indent = "    " + "  " * len(parents)
+        lines.append(f"{indent}{leaf}: {_yaml_value(spec.default)}  # {spec.description}")
+    return "\n".join(lines) + "\n"
+
+
+def _yaml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = repr(value)  # always has a "." or an exponent, so rcl types it as a double
+        return text.replace("e", ".0e") if "e" in text and "." not in text else text
+    if isinstance(value, list):
+        return "[" + ", ".join(_yaml_value(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+def main() -> int:
+    sys.stdout.write(render_params_yaml())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""Train AMS-CNN: the seed paper's recipe, resumable and deterministic under a seed.
+
+Recipe (defaults): Adam, lr 1e-3 halved every 10 epochs, batch 32, early stopping on
+validation loss, mixed precision on CUDA, loss = cross-entropy + lambda * mean|A| on the
+attention map, augmentation = rotation +-15 deg, horizontal flip, brightness +-20 %,
+contrast +-15 % (plus a small shift). Options: class-balanced sampling, an easy-first
+curriculum driven by FER+ annotator agreement.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from fer_ros.checkpoint import read_checkpoint, save_checkpoint
+from fer_ros.datasets import FaceDataset, load_dataset, split_train_val
+from fer_ros.device import resolve_device
+from fer_ros.errors import FerError
+from fer_ros.model import PRESETS, AMSCNN, build_model, config_for, count_parameters
+from fer_ros.preprocess import Preprocessing, to_model_input
+
+
+def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = parser or argparse.ArgumentParser(description="Train AMS-CNN on a facial expression dataset.")
+    p.add_argument("--data", required=True, help="FER2013 .npz or .csv, or an ImageFolder directory")
+    p.add_argument("--labels", default="fer2013", choices=["fer2013", "ferplus"], help="label set for the npz layout")
+    p.add_argument("--train-split", default="Training", help="split used for training (npz/csv Usage; folder sub-dir)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="share of the training split held out for early stopping")
+    p.add_argument("--preset", default="small", choices=sorted(PRESETS), help="model preset")
+    p.add_argument("--input-size", type=int, default=None, help="override the preset's input size (pixels)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-step", type=int, default=10, help="halve the learning rate every N epochs")
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--attention-l1", type=float, default=1e-3, help="lambda of the attention L1 penalty (mean |A|)")
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--patience", type=int, default=6, help="early stopping: epochs without a better validation loss")
+    p.add_argument("--balanced", action="store_true", help="class-balanced sampling")
+    p.add_argument("--curriculum", type=int, default=0, help="epochs of easy-first curriculum (needs FER+ agreement)")
+    p.add_argument("--no-clahe", action="store_true", help="train without CLAHE (stored in the checkpoint)")
+    p.add_argument("--shift", type=float, default=0.08, help="random shift as a fraction of the size (0 = off)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    p.add_argument("--out", default="runs/train", help="output directory (best.pt, last.pt, history.json)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--max-samples", type=int, default=0, help="use only the first N training samples (quick runs)")
+    p.add_argument("--half-weights", action="store_true", help="store best.pt weights in fp16 (half the size)")
+    return p
+
+
+@dataclass
+class Tensors:
+    x: torch.Tensor  # float32 [N, C, S, S], preprocessed
+    y: torch.Tensor  # int64 [N]
+    agreement: torch.Tensor | None
+
+
+def to_tensors(ds: FaceDataset, pre: Preprocessing) -> Tensors:
+    agreement = None if ds.agreement is None else torch.from_numpy(ds.agreement)
+    return Tensors(torch.from_numpy(to_model_input(ds.images, pre)), torch.from_numpy(ds.labels), agreement)
+
+
+def augment(x: torch.Tensor, pre: Preprocessing, gen: torch.Generator, shift: float) -> torch.Tensor:
+    """Rotation +-15 deg, shift, horizontal flip, brightness +-20 %, contrast +-15 %, batched."""
+    b = x.shape[0]
+    u = lambda lo, hi: torch.rand(b, generator=gen) * (hi - lo) + lo  # noqa: E731
+    angle = u(-15, 15) * math.pi / 180
+    flip = torch.where(torch.rand(b, generator=gen) < 0.5, -1.0, 1.0)
+    tx, ty = u(-shift, shift) * 2, u(-shift, shift) * 2
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1], theta[:, 0, 2] = torch.cos(angle) * flip, -torch.sin(angle), tx
+    theta[:, 1, 0], theta[:, 1, 1], theta[:, 1, 2] = torch.sin(angle) * flip, torch.cos(angle), ty
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
+    pixels = x * pre.std + pre.mean  # back to [0, 1] for photometric changes
+    mean = pixels.mean(dim=(1, 2, 3), keepdim=True)
+    pixels = (pixels - mean) * u(0.85, 1.15)[:, None, None, None] + mean
+    pixels = (pixels * u(0.8, 1.2)[:, None, None, None]).clamp(0, 1)
+    return (pixels - pre.mean) / pre.std
+
+
+def epoch_order(t: Tensors, epoch: int, args, gen: torch.Generator) -> torch.Tensor:
+    """Sample indices for one epoch: shuffled, class-balanced, and/or easy-first."""
+    n = len(t.y)
+    pool = torch.arange(n)
+    if args.curriculum and epoch < args.curriculum and t.agreement is not None:
+        # easy-first: start with the most agreed-on half, grow to everything by the last curriculum epoch
+        share = 0.5 + 0.5 * epoch / args.curriculum
+        pool = torch.argsort(t.agreement, descending=True)[: max(1, int(n * share))]
+    if args.balanced:
+        counts = torch.bincount(t.y[pool], minlength=int(t.y.max()) + 1).float()
+        weights = 1.0 / counts[t.y[pool]]
+        return pool[torch.multinomial(weights, len(pool), replacement=True, generator=gen)]
+    return pool[torch.randperm(len(pool), generator=gen)]
+
+
+def loss_fn(model_out, y: torch.Tensor, args) -> torch.Tensor:
+    logits, attention, _ = model_out
+    return F.cross_entropy(logits.float(), y, label_smoothing=args.label_smoothing) + args.attention_l1 * attention.float().abs().mean()
+
+
+def train_one_epoch(model: AMSCNN, t: Tensors, opt, scaler, args, pre, gen, epoch, device) -> float:
+    model.train()
+    order = epoch_order(t, epoch, args, gen)
+    total, seen = 0.0, 0
+    bar = tqdm(range(0, len(order), args.batch_size), desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, dynamic_ncols=True)
+    for start in bar:
+        idx = order[start:start + args.batch_size]
+        x = augment(t.x[idx], pre, gen, args.shift).to(device)
+        y = t.y[idx].to(device)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+            loss = loss_fn(model(x), y, args)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        total += loss.item() * len(idx)
+        seen += len(idx)
+        bar.set_postfix(loss=f"{total / seen:.3f}")
+    return total / max(seen, 1)
+
+
+@torch.inference_mode()
+def evaluate(model: AMSCNN, t: Tensors, args, device, batch_size: int = 256) -> dict:
+    """Validation loss and accuracy (no augmentation)."""
+    model.eval()
+    total, correct = 0.0, 0
+    for start in range(0, len(t.y), batch_size):
+        x, y = t.x[start:start + batch_size].to(device), t.y[start:start + batch_size].to(device)
+        out = model(x)
+        total += loss_fn(out, y, args).item() * len(y)
+        correct += (out[0].argmax(1) == y).sum().item()
+    n = max(len(t.y), 1)
+    return {"loss": total / n, "accuracy": correct / n}
+
+
+def plain_args(args: argparse.Namespace) -> dict:
+    """The command line as plain values (safe to store in a weights_only checkpoint)."""
+    return {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))}
+
+
+def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
+    """Train per ``args``; ``dataset`` (if given) replaces loading ``args.data`` (k-fold runs)."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    device = resolve_device(args.device)
+    gen = torch.Generator().manual_seed(args.seed)
+
+    full = dataset if dataset is not None else load_dataset(args.data, args.train_split or None, args.labels)
+    if args.max_samples:
+        full = full.subset(np.arange(min(args.max_samples, len(full))))
+    train_ds, val_ds = split_train_val(full, args.val_fraction, args.seed)
+    if len(val_ds) == 0:
+        raise FerError("validation split is empty; raise --val-fraction or use more data")
+    overrides = {"num_classes": len(full.class_names)}
+    if args.input_size:
+        overrides["input_size"] = args.input_size
+    cfg = config_for(args.preset, **overrides)
+    pre = Preprocessing(input_size=cfg.input_size, channels=cfg.in_chans, clahe=not args.no_clahe)
+    train_t, val_t = to_tensors(train_ds, pre), to_tensors(val_ds, pre)
+
+    model = build_model(cfg).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=args.lr_step, gamma=0.5)
+    scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
+    history, start_epoch, best_loss, stale = [], 0, float("inf"), 0
+    last_path, best_path = os.path.join(args.out, "last.pt"), os.path.join(args.out, "best.pt")
+    if args.resume and os.path.exists(last_path):
+        state = read_checkpoint(last_path)
+        model.load_state_dict(state["state_dict"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        history, best_loss, stale = state["meta"]["history"], state["best_loss"], state["stale"]
+        start_epoch = len(history)
+        print(f"resumed from {last_path} at epoch {start_epoch}")
+    print(f"training {args.preset} ({count_parameters(model) / 1e6:.2f} M params) on {len(train_ds)} faces, "
+          f"validating on {len(val_ds)}, classes {full.class_names}, device {device}")
+
+    for epoch in range(start_epoch, args.epochs):
+        t0 = time.time()
+        train_loss = train_one_epoch(model, train_t, opt, scaler, args, pre, gen, epoch, device)
+        sched.step()
+        val = evaluate(model, val_t, args, device)
+        history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"], "val_accuracy": val["accuracy"],
+                        "lr": opt.param_groups[0]["lr"], "seconds": time.time() - t0})
+        improved = val["loss"] < best_loss
+        best_loss, stale = (val["loss"], 0) if improved else (best_loss, stale + 1)
+        print(f"epoch {epoch + 1}/{args.epochs} train_loss {train_loss:.4f} val_loss {val['loss']:.4f} "
+              f"val_acc {val['accuracy']:.4f} {'*' if improved else ''} ({time.time() - t0:.0f}s)", flush=True)
+        meta = {"history": history, "args": plain_args(args), "train_size": len(train_ds), "val_size": len(val_ds), "device": str(device)}
+        if improved:
+            save_checkpoint(best_path, model, pre, full.class_names, meta, half=args.half_weights)
+        save_checkpoint(last_path, model, pre, full.class_names, meta, extra={
+            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "generator": gen.get_state(),
+            "torch_rng": torch.get_rng_state(), "best_loss": best_loss, "stale": stale})
+        if stale >= args.patience:
+            print(f"early stop: no better validation loss for {args.patience} epochs")
+            break
+    with open(os.path.join(args.out, "history.json"), "w") as fh:
+        json.dump(history, fh, indent=1)
+    return {"history": history, "best": best_path, "classes": full.class_names}

@@ -1,0 +1,86 @@
+"""Start fer_node (facial expression recognition) and, on request, the music controller.
+
+    ros2 launch fer_ros fer.launch.py image_topic:=/camera/image_raw
+    ros2 launch fer_ros fer.launch.py compressed:=true device:=cpu publish_annotated:=false
+    ros2 launch fer_ros fer.launch.py namespace:=robot1 music:=true
+
+config_file holds every parameter (default: the installed config/fer.yaml). The other
+arguments override it only when given, so an edited copy of fer.yaml keeps its values.
+The file is read here (and checked, so a mistake stops the launch with a message naming the
+setting) and handed to the node under the `/**` key, which matches the node in any namespace.
+"""
+import tempfile
+
+import yaml
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
+from launch_ros.substitutions import FindPackageShare
+
+from fer_ros.errors import FerError
+from fer_ros.ros.params import load_params_file, nest, param_specs, settings_from_params
+
+# launch argument -> the parameter it overrides when not empty
+OVERRIDES = {
+    "image_topic": "image_topic",
+    "compressed": "compressed",
+    "publish_annotated": "publish_annotated",
+    "weights": "classifier.weights",
+    "device": "detector.device",
+}
+TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def _argument_value(argument: str, text: str, kind: str):
+    if kind != "bool":
+        return text
+    if text.lower() in TRUE + FALSE:
+        return text.lower() in TRUE
+    raise FerError(f"launch argument {argument}:={text} must be true or false")
+
+
+def _fer_node(context):
+    specs = {s.name: s for s in param_specs()}
+    values = load_params_file(LaunchConfiguration("config_file").perform(context))
+    for argument, name in OVERRIDES.items():
+        text = LaunchConfiguration(argument).perform(context).strip()
+        if text:
+            values[name] = _argument_value(argument, text, specs[name].kind)
+    values = {name: specs[name].to_ros(value) if name in specs else value for name, value in values.items()}
+    settings_from_params(values)  # fail here, with the setting's name, rather than in the node
+    with tempfile.NamedTemporaryFile("w", prefix="fer_node_params_", suffix=".yaml", delete=False) as f:
+        yaml.safe_dump({"/**": {"ros__parameters": nest(values)}}, f, default_flow_style=False)
+    return [Node(package="fer_ros", executable="fer_node", name="fer_node",
+                 namespace=LaunchConfiguration("namespace"), parameters=[f.name], output="screen")]
+
+
+def generate_launch_description() -> LaunchDescription:
+    share = FindPackageShare("fer_ros")
+    arguments = [
+        DeclareLaunchArgument("config_file", default_value=PathJoinSubstitution([share, "config", "fer.yaml"]),
+                              description="parameter file of fer_node (every setting, commented)"),
+        DeclareLaunchArgument("image_topic", default_value="",
+                              description="camera topic (sensor_msgs/Image); empty = config_file's (/camera/image_raw)"),
+        DeclareLaunchArgument("compressed", default_value="",
+                              description="true: subscribe to <image_topic>/compressed; empty = config_file's (false)"),
+        DeclareLaunchArgument("weights", default_value="",
+                              description="checkpoint file(s), comma-separated; empty = config_file's (bundled model)"),
+        DeclareLaunchArgument("device", default_value="",
+                              description="auto, cpu, cuda or cuda:N; empty = config_file's (auto)"),
+        DeclareLaunchArgument("publish_annotated", default_value="",
+                              description="true/false: publish ~/annotated; empty = config_file's (true)"),
+        DeclareLaunchArgument("namespace", default_value="",
+                              description="namespace of the nodes; emotions and ~/annotated follow it"),
+        DeclareLaunchArgument("music", default_value="false",
+                              description="true: also start the music controller (music_controller)"),
+        DeclareLaunchArgument("music_config", default_value=PathJoinSubstitution([share, "config", "music.yaml"]),
+                              description="music mapping file of the music controller"),
+    ]
+    music = Node(package="fer_ros", executable="music_controller", name="music_controller",
+                 namespace=LaunchConfiguration("namespace"), output="screen",
+                 parameters=[{"config_file": ParameterValue(LaunchConfiguration("music_config"), value_type=str)}],
+                 condition=IfCondition(LaunchConfiguration("music")))
+    return LaunchDescription(arguments + [OpaqueFunction(function=_fer_node), music])

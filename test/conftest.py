@@ -1,0 +1,41 @@
+"""Shared fixtures: real faces, a tiny checkpoint, paths to optional shared data."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(1)  # CI boxes have 2 cores; one thread avoids oversubscription
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.path.join(REPO, "..", "shared", "data")
+FER_NPZ = os.path.join(SHARED_DATA, "fer2013", "fer2013_train_val.npz")
+VIDEO = os.path.join(SHARED_DATA, "video", "clip_01_tears_of_steel.mp4")
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut())
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> str:
+    """An untrained 'tiny' AMS-CNN checkpoint (7 FER2013 classes) for plumbing tests."""
+    from fer_ros.checkpoint import save_checkpoint
+    from fer_ros.datasets import FER2013_CLASSES
+    from fer_ros.model import build_model, config_for
+    from fer_ros.preprocess import Preprocessing
+
+    torch.manual_seed(0)
+    model = build_model(config_for("tiny", input_size=48))
+    path = str(tmp_path_factory.mktemp("ckpt") / "tiny.pt")
+    save_checkpoint(path, model, Preprocessing(input_size=48, channels=1), FER2013_CLASSES)
+    return path
+
+
+def needs(path: str, what: str):
+    return pytest.mark.skipif(not os.path.exists(path), reason=f"{what} not found at {path} (../shared/data is optional)")

@@ -1,0 +1,48 @@
+"""Evaluation metrics on fixtures with known answers, and `fer-ros evaluate --json`."""
+import json
+
+import numpy as np
+import pytest
+
+from fer_ros.cli import main as cli
+from fer_ros.evaluation import classification_metrics, mcnemar, stratified_folds
+from test_training import make_folder_dataset
+
+
+def test_metrics_match_hand_computed_values():
+    y_true = np.array([0, 0, 0, 1, 1, 2])
+    y_pred = np.array([0, 0, 1, 1, 2, 2])
+    m = classification_metrics(y_true, y_pred, ["a", "b", "c"])
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["confusion_matrix"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+    assert m["per_class"]["a"] == pytest.approx({"precision": 1.0, "recall": 2 / 3, "f1": 0.8, "support": 3})
+    assert m["per_class"]["b"]["precision"] == pytest.approx(0.5)
+    assert m["macro_f1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
+
+
+def test_mcnemar_and_folds():
+    a = np.array([True] * 10 + [False] * 10)
+    assert mcnemar(a, a)["p_value"] == 1.0
+    r = mcnemar(np.ones(20, bool), np.zeros(20, bool))
+    assert r["a_only_correct"] == 20 and r["p_value"] < 1e-5
+    labels = np.array([0] * 10 + [1] * 5)
+    folds = stratified_folds(labels, 5, 0)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(15))
+    assert all((labels[f] == 1).sum() == 1 for f in folds)
+
+
+def test_evaluate_cli_json_and_files(tmp_path, capsys, tiny_checkpoint):
+    data = make_folder_dataset(tmp_path / "faces", n_per_class=8)
+    # the tiny checkpoint has the 7 FER2013 classes, the folder has 3: a clear error
+    assert cli(["evaluate", "--data", str(data), "--weights", tiny_checkpoint]) == 2
+    assert "differ from the dataset" in capsys.readouterr().err
+    assert cli(["train", "--data", str(data), "--preset", "tiny", "--epochs", "1", "--out", str(tmp_path / "m"),
+                "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert cli(["evaluate", "--data", str(data), "--weights", str(tmp_path / "m" / "best.pt"), "--json",
+                "--out", str(tmp_path / "rep"), "--compare", str(tmp_path / "m" / "last.pt")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for key in ("accuracy", "macro_f1", "per_class", "confusion_matrix", "class_names", "performance", "comparison"):
+        assert key in report
+    assert sum(map(sum, report["confusion_matrix"])) == 24
+    assert (tmp_path / "rep" / "evaluation_confusion.png").stat().st_size > 1000
