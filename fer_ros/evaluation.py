@@ -10,6 +10,7 @@ import os
 import resource
 import time
 
+import cv2
 import numpy as np
 import torch
 
@@ -145,3 +146,43 @@ def format_report(m: dict) -> str:
         lines.append(f"throughput {p['images_per_second']:.0f} faces/s on {p['device']} (batch {p['batch_size']}), "
                      f"peak memory {p['peak_memory_mb']:.0f} MB")
     return "\n".join(lines)
+
+
+def through_pipeline(pipeline, ds: FaceDataset, upscale: int = 4, pad: float = 0.5, limit: int = 0, seed: int = 0) -> dict:
+    """Does the live path (detect -> align -> classify) see what training saw?
+
+    Each dataset face is upscaled to camera-like size and padded, then detected, aligned and
+    classified like a camera frame; reported next to the direct-crop accuracy on the same faces.
+    """
+    idx = np.arange(len(ds))
+    if limit and limit < len(ds):
+        idx = np.sort(np.random.default_rng(seed).choice(idx, limit, replace=False))
+    classifier, names = pipeline.classifier, pipeline.class_names
+    direct = np.array([c.probabilities.argmax() for c in classifier.classify([
+        np.repeat(ds.images[i][..., None], 3, 2) for i in idx])])
+    live, detected = np.full(len(idx), -1), np.zeros(len(idx), bool)
+    for k, i in enumerate(idx):
+        face = cv2_upscale(ds.images[i], upscale, pad)
+        dets = pipeline.detector.detect(face)
+        if dets:
+            detected[k] = True
+            aligned = pipeline.aligner.align(face, dets[0])
+            live[k] = classifier.classify([aligned.image])[0].probabilities.argmax()
+    y = ds.labels[idx]
+    return {
+        "faces": int(len(idx)), "upscale": upscale, "detection_rate": float(detected.mean()),
+        "direct_accuracy": float((direct == y).mean()),
+        "direct_accuracy_on_detected": float((direct[detected] == y[detected]).mean()) if detected.any() else 0.0,
+        "pipeline_accuracy_on_detected": float((live[detected] == y[detected]).mean()) if detected.any() else 0.0,
+        "pipeline_accuracy_all": float((live == y).mean()),
+        "pipeline_macro_f1_on_detected": classification_metrics(y[detected], live[detected], names)["macro_f1"],
+    }
+
+
+def cv2_upscale(gray48: np.ndarray, upscale: int, pad: float) -> np.ndarray:
+    """A 48x48 grey face as a camera-like RGB frame: cubic upscale, then a mid-grey margin."""
+    size = gray48.shape[0] * upscale
+    big = cv2.resize(gray48, (size, size), interpolation=cv2.INTER_CUBIC)
+    m = int(size * pad)
+    big = cv2.copyMakeBorder(big, m, m, m, m, cv2.BORDER_CONSTANT, value=110)
+    return np.ascontiguousarray(np.repeat(big[..., None], 3, 2))

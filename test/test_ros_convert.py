@@ -322,3 +322,36 @@ def test_msg_to_rgb_dispatches_on_message_type(types):
     header = make_header(0.0, "", types)
     np.testing.assert_array_equal(msg_to_rgb(rgb_to_image_msg(rgb, header, types, "bgr8")), rgb)
     np.testing.assert_array_equal(msg_to_rgb(rgb_to_compressed_msg(rgb, header, types, fmt="png")), rgb)
+
+
+def test_pipeline_result_of_a_real_face_to_emotion_array(store, types, tmp_path):
+    """The node's path without rclpy: Image (through CDR) -> RGB -> pipeline -> EmotionArray -> CDR.
+
+    An untrained tiny checkpoint keeps it fast and independent of the bundled model: only the
+    plumbing is checked, not the predicted emotion.
+    """
+    torch = pytest.importorskip("torch")
+    skimage_data = pytest.importorskip("skimage.data")
+    from fer_ros.checkpoint import save_checkpoint
+    from fer_ros.model import build_model, config_for
+    from fer_ros.pipeline import FramePipeline
+    from fer_ros.preprocess import Preprocessing
+    from fer_ros.ros.params import settings_from_params
+
+    torch.manual_seed(0)
+    weights = str(tmp_path / "tiny.pt")
+    save_checkpoint(weights, build_model(config_for("tiny")), Preprocessing(input_size=32), CLASSES)
+    config, _ = settings_from_params({"detector.device": "cpu", "classifier.weights": weights})
+    pipeline = FramePipeline(config)
+
+    image = rgb_to_image_msg(skimage_data.astronaut(), make_header(3.5, "cam", types), types, encoding="bgr8")
+    image = store.deserialize_cdr(bytes(store.serialize_cdr(image, IMAGE)), IMAGE)
+    result = pipeline.process(image_msg_to_rgb(image), stamp_to_seconds(image.header.stamp))
+    msg = frame_result_to_msg(result, image.header, types)
+    back = result_from_msg(store.deserialize_cdr(bytes(store.serialize_cdr(msg, EMOTION_ARRAY)), EMOTION_ARRAY))
+
+    assert back["stamp"] == pytest.approx(3.5) and back["frame_id"] == "cam" and back["class_names"] == CLASSES
+    assert len(back["faces"]) == 1
+    x1, y1, x2, y2 = back["faces"][0]["bbox"]
+    assert 170 < (x1 + x2) / 2 < 280 and 50 < (y1 + y2) / 2 < 185  # the astronaut's face
+    assert sum(back["faces"][0]["raw_probabilities"].values()) == pytest.approx(1.0, abs=1e-4)

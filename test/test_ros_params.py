@@ -116,3 +116,15 @@ def test_params_file_errors(tmp_path):
     (tmp_path / "typo.yaml").write_text("fer_node:\n  ros__parameters:\n    smoother:\n      hysterisis: 1.0\n")
     with pytest.raises(FerError, match="typo.yaml: unknown fer_node parameter 'smoother.hysterisis'"):
         load_fer_yaml(tmp_path / "typo.yaml")
+
+
+def test_specs_accept_only_their_ros_type():
+    specs = {s.name: s for s in param_specs()}
+    assert specs["smoother.hysteresis"].accepts(1.5)
+    assert not specs["smoother.hysteresis"].accepts("1.5") and not specs["smoother.hysteresis"].accepts(True)
+    assert specs["detect_every"].accepts(3) and not specs["detect_every"].accepts(3.0) and not specs["detect_every"].accepts(False)
+    assert specs["publish_annotated"].accepts(False) and not specs["publish_annotated"].accepts(0)
+    assert specs["classifier.weights"].accepts("a.pt,b.pt") and not specs["classifier.weights"].accepts(["a.pt"])
+    assert specs["detector.thresholds"].accepts([0.5, 0.6, 0.7]) and not specs["detector.thresholds"].accepts(0.5)
+    for spec in specs.values():
+        assert spec.accepts(spec.default), spec.name

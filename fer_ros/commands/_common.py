@@ -5,6 +5,7 @@ import yaml
 
 from fer_ros.config import PipelineConfig, flatten, set_setting
 from fer_ros.errors import FerError
+from fer_ros.ros.params import load_params_file
 
 
 def add_pipeline_options(p) -> None:
@@ -20,7 +21,7 @@ def pipeline_config(args) -> PipelineConfig:
     """Settings from --config, then --set, then the dedicated flags; validated."""
     config = PipelineConfig()
     if args.config:
-        for name, value in flatten(read_settings_file(args.config)).items():
+        for name, value in read_settings_file(args.config).items():
             set_setting(config, name, value)
     for item in args.set:
         if "=" not in item:
@@ -37,20 +38,14 @@ def pipeline_config(args) -> PipelineConfig:
 
 
 def read_settings_file(path: str) -> dict:
-    """Plain nested settings, or a ROS params file (``fer_node: ros__parameters: {...}``)."""
+    """Flat settings from a ROS params file (config/fer.yaml layout) or a plain nested YAML file."""
     try:
-        with open(path) as fh:
-            data = yaml.safe_load(fh) or {}
-    except OSError as exc:
-        raise FerError(f"cannot read settings file '{path}': {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise FerError(f"settings file '{path}' is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise FerError(f"settings file '{path}' must hold a mapping of settings")
-    for value in data.values():  # ROS layout: node_name -> ros__parameters -> settings
-        if isinstance(value, dict) and "ros__parameters" in value:
-            return {k: v for k, v in value["ros__parameters"].items() if k in PIPELINE_KEYS}  # node-only keys dropped
-    return data
+        values = load_params_file(path)  # also names unreadable or invalid files
+    except FerError as exc:
+        if "no parameters for" not in str(exc) and "is not a ROS parameter file" not in str(exc):
+            raise
+        return flatten(yaml.safe_load(open(path)) or {})
+    return {k: v for k, v in values.items() if k.split(".")[0] in PIPELINE_KEYS}  # node-only keys dropped
 
 
 PIPELINE_KEYS = {"detector", "align", "classifier", "tracker", "smoother", "annotate", "detect_every"}

@@ -21,10 +21,11 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    pipeline = FramePipeline(pipeline_config(args))
-    if not pipeline.is_trained:
-        print("fer-ros detect: warning: the emotion weights are untrained; labels are meaningless", file=sys.stderr)
-    with open_source(args.path) as source:
+    config = pipeline_config(args)
+    with open_source(args.path) as source:  # bad input fails before the models load
+        pipeline = FramePipeline(config)
+        if not pipeline.is_trained:
+            print("fer-ros detect: warning: the emotion weights are untrained; labels are meaningless", file=sys.stderr)
         writer = FrameWriter(args.annotate, source.fps or 25.0) if args.annotate else None
         try:
             for frame in source:

@@ -8,8 +8,10 @@ import numpy as np
 
 from fer_ros import evaluation, training
 from fer_ros.checkpoint import load_checkpoint
+from fer_ros.config import PipelineConfig
 from fer_ros.datasets import drop_duplicates_of, load_dataset
 from fer_ros.device import resolve_device
+from fer_ros.pipeline import FramePipeline
 
 
 def register(sub) -> None:
@@ -25,6 +27,8 @@ def register(sub) -> None:
     p.add_argument("--kfold", type=int, default=0, help="stratified k-fold cross-validation: train K models on the data")
     p.add_argument("--epochs", type=int, default=10, help="epochs per fold for --kfold")
     p.add_argument("--preset", default="small", help="model preset for --kfold")
+    p.add_argument("--through-pipeline", type=int, default=0, metavar="N",
+                   help="also push N faces, upscaled to camera size, through detect -> align -> classify")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default=None, help="directory for evaluation.json and the confusion matrix PNG")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
@@ -46,6 +50,11 @@ def run(args) -> int:
             other, other_probs = evaluation.evaluate_checkpoint(load_checkpoint(args.compare, device), ds, device)
             paired = evaluation.mcnemar(probs.argmax(1) == ds.labels, other_probs.argmax(1) == ds.labels)
             report["comparison"] = {"weights": args.compare, "accuracy": other["accuracy"], "macro_f1": other["macro_f1"], **paired}
+        if args.through_pipeline:
+            config = PipelineConfig()
+            config.classifier.weights = [loaded.path]
+            config.detector.device = args.device
+            report["through_pipeline"] = evaluation.through_pipeline(FramePipeline(config), ds, limit=args.through_pipeline)
     if args.out:
         report["files"] = evaluation.save_report(report, args.out)
     if args.json:
@@ -56,6 +65,9 @@ def run(args) -> int:
             c = report["comparison"]
             print(f"vs {c['weights']}: accuracy {c['accuracy']:.4f}, macro-F1 {c['macro_f1']:.4f}; "
                   f"McNemar p = {c['p_value']:.4g} ({c['a_only_correct']} vs {c['b_only_correct']} discordant)")
+        if "through_pipeline" in report:
+            print("through the live pipeline: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                                                        for k, v in report["through_pipeline"].items()))
         for name, path in report.get("files", {}).items():
             print(f"wrote {name}: {path}")
     return 0

@@ -151,6 +151,10 @@ class FerNode(Node):
         if fixed:
             return SetParametersResult(successful=False,
                                        reason=f"{', '.join(fixed)} can only be set at start-up (config file or launch argument)")
+        mistyped = [name for name, value in changes.items() if not self._specs[name].accepts(value)]
+        if mistyped:
+            return SetParametersResult(successful=False,
+                                       reason=", ".join(f"{n} expects a {self._specs[n].kind}" for n in mistyped))
         try:
             with self._lock:
                 apply_params(self._config, self._settings, changes)

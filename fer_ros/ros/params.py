@@ -13,6 +13,7 @@ empty list has no type in a ROS parameter file.
 """
 from __future__ import annotations
 
+import array
 import copy
 import dataclasses
 import json
@@ -87,6 +88,13 @@ class ParamSpec:
             extra.append(f"range {self.min}..{self.max}")
         extra.append("live" if self.live else "read-only, set at start-up")
         return f"{self.help} ({'; '.join(extra)})"
+
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` has this parameter's ROS type (rclpy checks it too; this does not rely on the order)."""
+        if self.kind == "float_list":
+            return isinstance(value, (list, tuple, array.array))  # rclpy gives array.array for double arrays
+        expected = {"bool": bool, "int": int, "float": float, "str": str, "str_list": str}[self.kind]
+        return isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
 
     def to_ros(self, value: Any) -> Any:
         """Config (or YAML) value -> the value of this ROS parameter's type."""
