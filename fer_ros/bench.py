@@ -232,6 +232,7 @@ def run_benchmark(pipeline, sizes: list[tuple[int, int]], face_counts: list[int]
     measured case where that combination was not asked for). ``on_case(case_dict)`` is called as
     each case finishes, for progress output.
     """
+    env = environment(pipeline)  # before the run: the load average describes the machine, not this run
     own_every = pipeline.config.detect_every
     everys = list(dict.fromkeys(detect_every or [own_every]))
     baseline = NaiveBaseline(pipeline) if naive else None
@@ -256,7 +257,7 @@ def run_benchmark(pipeline, sizes: list[tuple[int, int]], face_counts: list[int]
         pipeline.set("detect_every", own_every)
     default = next((c for c in cases if c["size"] == "640x480" and c["faces"] == 1 and c["detect_every"] == own_every),
                    cases[0] if cases else {})
-    return {**environment(pipeline), "frames": n_frames, "settings": settings(pipeline),
+    return {**env, "frames": n_frames, "settings": settings(pipeline),
             "default": default, "cases": cases, **memory(pipeline)}
 
 
@@ -374,7 +375,7 @@ def overload(pipeline, frames: list[bytes], rate: float, seconds: float = 5.0, f
     out = {"offered_fps": round(rate, 1), "seconds": seconds}
     slot: LatestFrame = LatestFrame()
     out["latest_frame"] = _feed(pipeline, frames, rate, seconds, slot.put, lambda: slot.take(timeout=0.1))
-    out["latest_frame"].update(received=slot.received, dropped=slot.dropped)
+    out["latest_frame"].update(received=slot.received, taken=slot.taken, dropped=slot.dropped, pending_at_end=len(slot))
     if fifo:
         q: queue.Queue = queue.Queue()
 

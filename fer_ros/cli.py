@@ -16,12 +16,15 @@ from fer_ros.errors import FerError
 COMMANDS = ["detect", "demo", "train", "evaluate", "replay", "make_bag", "music", "bench"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """All commands, or just ``only`` (so `fer-ros music` does not pay for importing torch)."""
     parser = argparse.ArgumentParser(prog="fer-ros", description="Facial expression recognition for robots.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
+        if only is not None and name.replace("_", "-") != only:
+            continue
         try:
             module = importlib.import_module(f"fer_ros.commands.{name}")
         except ModuleNotFoundError as exc:
@@ -33,7 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    first = next((a for a in argv if not a.startswith("-")), None)
+    known = {name.replace("_", "-") for name in COMMANDS}
+    parser = build_parser(first if first in known else None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -108,10 +108,16 @@ class FramePipeline:
         return out
 
     def warmup(self, size: tuple[int, int] = (640, 480)) -> None:
-        """One detection and one classification so the first real frame is not slow."""
+        """A detection and some classifications so the first real frames are not slow.
+
+        On CPU the classifier is a TorchScript trace that specialises during its first two calls
+        for each batch size (the first costs ~10x a normal call), so batches of 1-3 faces run twice.
+        """
         self.detector.detect(np.full((size[1], size[0], 3), 127, np.uint8))
         s = self.classifier.input_size
-        self.classifier.classify([np.full((s, s, 3), 127, np.uint8)])
+        face = np.full((s, s, 3), 127, np.uint8)
+        for n in (1, 1, 2, 2, 3, 3):
+            self.classifier.classify([face] * n)
         self.reset()
 
     def reset(self) -> None:

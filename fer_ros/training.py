@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from fer_ros.alignment import TEMPLATE
 from fer_ros.checkpoint import read_checkpoint, save_checkpoint
 from fer_ros.datasets import FaceDataset, load_dataset, split_train_val
 from fer_ros.device import resolve_device
@@ -167,7 +168,8 @@ def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
     if args.input_size:
         overrides["input_size"] = args.input_size
     cfg = config_for(args.preset, **overrides)
-    pre = Preprocessing(input_size=cfg.input_size, channels=cfg.in_chans, clahe=not args.no_clahe)
+    pre = Preprocessing(input_size=cfg.input_size, channels=cfg.in_chans, clahe=not args.no_clahe,
+                        align_template=TEMPLATE.tolist())  # live crops framed like FER2013's
     train_t, val_t = to_tensors(train_ds, pre), to_tensors(val_ds, pre)
 
     model = build_model(cfg).to(device)

@@ -6,6 +6,7 @@ import pytest
 
 from fer_ros.cli import main as cli
 from fer_ros.evaluation import classification_metrics, mcnemar, stratified_folds
+from conftest import FER_NPZ, needs
 from test_training import make_folder_dataset
 
 
@@ -46,3 +47,29 @@ def test_evaluate_cli_json_and_files(tmp_path, capsys, tiny_checkpoint):
         assert key in report
     assert sum(map(sum, report["confusion_matrix"])) == 24
     assert (tmp_path / "rep" / "evaluation_confusion.png").stat().st_size > 1000
+
+
+@needs(FER_NPZ, "FER2013 npz")
+def test_fer_npz_loader_splits_labels_and_dedupe():
+    from fer_ros.datasets import drop_duplicates_of, load_dataset
+
+    test = load_dataset(FER_NPZ, "PublicTest")
+    assert len(test) == 3589 and test.counts()["happy"] == 895
+    assert len(drop_duplicates_of(test, load_dataset(FER_NPZ, "Training"))) == 3589 - 280
+    plus = load_dataset(FER_NPZ, "PublicTest", "ferplus")
+    assert plus.class_names[-1] == "contempt" and 3000 < len(plus) < 3589
+
+
+@needs(FER_NPZ, "FER2013 npz")
+def test_live_pipeline_sees_what_training_saw(tiny_checkpoint):
+    """FER2013 faces upscaled to camera size are found and classified through detect -> align."""
+    from fer_ros.config import PipelineConfig
+    from fer_ros.datasets import load_dataset
+    from fer_ros.evaluation import through_pipeline
+    from fer_ros.pipeline import FramePipeline
+
+    config = PipelineConfig()
+    config.classifier.weights = [tiny_checkpoint]
+    report = through_pipeline(FramePipeline(config), load_dataset(FER_NPZ, "PublicTest"), limit=30)
+    assert report["faces"] == 30 and report["detection_rate"] > 0.7
+    assert 0.0 <= report["pipeline_accuracy_on_detected"] <= 1.0
