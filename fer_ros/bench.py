@@ -93,6 +93,8 @@ def encode_jpeg(rgb: RGBImage) -> bytes:
 
 def decode_jpeg(data: bytes) -> RGBImage:
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise FerError(f"could not decode a {len(data)}-byte benchmark frame as JPEG; check the OpenCV installation")
     return np.ascontiguousarray(bgr[..., ::-1])
 
 
