@@ -39,3 +39,11 @@ def tiny_checkpoint(tmp_path_factory) -> str:
 
 def needs(path: str, what: str):
     return pytest.mark.skipif(not os.path.exists(path), reason=f"{what} not found at {path} (../shared/data is optional)")
+
+
+@pytest.fixture(scope="session")
+def store():
+    """A rosbags typestore with fer_ros/msg/* registered from our own .msg files."""
+    from fer_ros.ros.typestore import get_typestore
+
+    return get_typestore()

@@ -15,15 +15,10 @@ from fer_ros.bagtools import (BagReadError, Labels, SampleBagSpec, canonical_lab
                               stamp_ns, storage_of, topic_connections, write_frames_bag)
 from fer_ros.errors import FerError  # noqa: E402
 from fer_ros.ros.convert import image_msg_to_rgb, msg_to_rgb, stamp_to_seconds  # noqa: E402
-from fer_ros.ros.typestore import get_typestore  # noqa: E402
+
 
 T0 = 1_700_000_000.25  # an epoch-sized stamp, as a real recording has
 N = 4
-
-
-@pytest.fixture(scope="module")
-def store():
-    return get_typestore()
 
 
 @pytest.fixture(scope="module")

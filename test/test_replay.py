@@ -31,11 +31,6 @@ WIDTH, HEIGHT = sample.SIZE
 
 
 @pytest.fixture(scope="module")
-def store():
-    return get_typestore()
-
-
-@pytest.fixture(scope="module")
 def frames():
     return sample.sample_frames(N)
 
