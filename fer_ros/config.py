@@ -65,6 +65,8 @@ class ClassifierConfig:
     weights: list = setting([], "checkpoint files; empty = the bundled default model; several = an ensemble")
     fusion: str = setting("sum", "ensemble fusion rule: sum (mean of probabilities) or product (normalised product)", choices=("sum", "product"))
     half: bool = setting(False, "half precision on CUDA")
+    mirror: bool = setting(False, "also classify each face mirrored and average the two (test-time augmentation; "
+                                  "twice the classifier work)")
     threads: int = setting(0, "torch CPU threads; 0 = leave torch's default", min=0, max=256)
 
 

@@ -17,6 +17,7 @@ import torch
 from fer_ros.checkpoint import LoadedModel
 from fer_ros.datasets import FaceDataset
 from fer_ros.errors import FerError
+from fer_ros.inference import class_probabilities
 from fer_ros.preprocess import to_model_input
 
 
@@ -46,7 +47,8 @@ def peak_rss_mb() -> float:
 
 
 @torch.inference_mode()
-def predict(loaded: LoadedModel, images: np.ndarray, device: torch.device, batch_size: int = 256) -> tuple[np.ndarray, dict]:
+def predict(loaded: LoadedModel, images: np.ndarray, device: torch.device, batch_size: int = 256,
+            mirror: bool = False) -> tuple[np.ndarray, dict]:
     """Probabilities [N, C] for uint8 faces, with throughput and peak memory of the run."""
     model = loaded.model.to(device).eval()
     if device.type == "cuda":
@@ -54,7 +56,7 @@ def predict(loaded: LoadedModel, images: np.ndarray, device: torch.device, batch
     out, start = [], time.perf_counter()
     for i in range(0, len(images), batch_size):
         x = torch.from_numpy(to_model_input(images[i:i + batch_size], loaded.preprocessing)).to(device)
-        out.append(torch.softmax(model(x)[0].float(), 1).cpu().numpy())
+        out.append(class_probabilities(model, x, mirror)[0].cpu().numpy())
     seconds = time.perf_counter() - start
     probs = np.concatenate(out) if out else np.zeros((0, len(loaded.class_names)), np.float32)
     perf = {"images_per_second": len(images) / seconds if seconds > 0 else 0.0, "batch_size": batch_size,
@@ -69,11 +71,12 @@ def check_classes(loaded: LoadedModel, ds: FaceDataset) -> None:
                        "evaluate on data with the same label set (--labels)")
 
 
-def evaluate_checkpoint(loaded: LoadedModel, ds: FaceDataset, device: torch.device) -> tuple[dict, np.ndarray]:
+def evaluate_checkpoint(loaded: LoadedModel, ds: FaceDataset, device: torch.device,
+                        mirror: bool = False) -> tuple[dict, np.ndarray]:
     check_classes(loaded, ds)
-    probs, perf = predict(loaded, ds.images, device)
+    probs, perf = predict(loaded, ds.images, device, mirror=mirror)
     metrics = classification_metrics(ds.labels, probs.argmax(1), loaded.class_names)
-    metrics.update({"weights": loaded.path, "data": ds.source, "performance": perf})
+    metrics.update({"weights": loaded.path, "data": ds.source, "mirror": mirror, "performance": perf})
     return metrics, probs
 
 

@@ -72,11 +72,31 @@ def trace_for_cpu(model: nn.Module, in_chans: int, size: int) -> Callable:
         return model
 
 
+def class_probabilities(forward: Callable, x: torch.Tensor, mirror: bool = False) -> tuple[torch.Tensor, ...]:
+    """Softmax probabilities, attention map and fusion weights for a batch.
+
+    ``mirror`` also classifies the horizontally flipped faces in the same forward pass and
+    averages the two (test-time augmentation): expressions are left-right symmetric, so this
+    cancels some of the crop's noise. Attention and fusion weights are the unflipped ones.
+    """
+    if not mirror:
+        logits, att, w = forward(x)
+        return torch.softmax(logits.float(), dim=1), att, w
+    n = len(x)
+    both = torch.cat([x, x.flip(-1)])
+    if x.is_contiguous(memory_format=torch.channels_last):
+        both = both.contiguous(memory_format=torch.channels_last)
+    logits, att, w = forward(both)
+    p = torch.softmax(logits.float(), dim=1)
+    return (p[:n] + p[n:]) / 2, att[:n], w[:n]
+
+
 class EmotionClassifier:
-    def __init__(self, weights: list[str] | None, device: torch.device, fusion: str = "sum", half: bool = False):
+    def __init__(self, weights: list[str] | None, device: torch.device, fusion: str = "sum", half: bool = False,
+                 mirror: bool = False):
         if fusion not in FUSION_RULES:
             raise FerError(f"unknown fusion rule '{fusion}'; choose one of {', '.join(FUSION_RULES)}")
-        self.device, self.fusion = device, fusion
+        self.device, self.fusion, self.mirror = device, fusion, mirror
         self.members: list[LoadedModel] = [load_checkpoint(w, device) for w in (weights or [None])]
         self.class_names = self.members[0].class_names
         for m in self.members[1:]:
@@ -118,8 +138,8 @@ class EmotionClassifier:
             x = x.half() if self.half else x
             if self.device.type == "cpu":
                 x = x.contiguous(memory_format=torch.channels_last)
-            logits, att, w = forward(x)
-            probs.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+            p, att, w = class_probabilities(forward, x, self.mirror)
+            probs.append(p.cpu().numpy())
             if attention is None:
                 attention, weights = att[:, 0].float().cpu().numpy(), w.float().cpu().numpy()
         fused = fuse(probs, self.fusion) if len(probs) > 1 else probs[0]

@@ -37,7 +37,7 @@ class FramePipeline:
             torch.set_num_threads(self.config.classifier.threads)
         self.device = resolve_device(self.config.detector.device)
         c = self.config.classifier
-        self.classifier = EmotionClassifier(c.weights or None, self.device, c.fusion, c.half)
+        self.classifier = EmotionClassifier(c.weights or None, self.device, c.fusion, c.half, c.mirror)
         self.class_names = self.classifier.class_names
         self.detector = FaceDetector(self.config.detector)
         template = self.classifier.members[0].preprocessing.align_template

@@ -88,3 +88,18 @@ def test_csv_loader_and_malformed_csv(tmp_path):
     (tmp_path / "x.csv").write_text("a,b\n1,2\n")
     with pytest.raises(FerError, match="header"):
         load_dataset(str(tmp_path / "x.csv"))
+
+
+def test_cosine_schedule_anneals_to_zero_and_step_halves():
+    import torch
+    for schedule, expect_end in [("cosine", 0.0), ("step", 1e-3 * 0.5 ** 2)]:
+        args = training.get_args_parser().parse_args(["--data", "x", "--epochs", "20", "--lr-schedule", schedule])
+        opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=args.lr)
+        sched = training.make_scheduler(opt, args)
+        lrs = []
+        for _ in range(args.epochs):
+            opt.step()
+            sched.step()
+            lrs.append(opt.param_groups[0]["lr"])
+        assert all(a >= b for a, b in zip(lrs, lrs[1:]))  # never rises
+        assert lrs[-1] == pytest.approx(expect_end, abs=1e-9)

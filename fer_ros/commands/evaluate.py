@@ -29,6 +29,7 @@ def register(sub) -> None:
     p.add_argument("--preset", default="small", help="model preset for --kfold")
     p.add_argument("--through-pipeline", type=int, default=0, metavar="N",
                    help="also push N faces, upscaled to camera size, through detect -> align -> classify")
+    p.add_argument("--mirror", action="store_true", help="average each face with its mirror image (test-time augmentation)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default=None, help="directory for evaluation.json and the confusion matrix PNG")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
@@ -45,14 +46,15 @@ def run(args) -> int:
         ds = load_dataset(args.data, args.split, labels)
         if args.dedupe_against:
             ds = drop_duplicates_of(ds, load_dataset(args.data, args.dedupe_against, labels))
-        report, probs = evaluation.evaluate_checkpoint(loaded, ds, device)
+        report, probs = evaluation.evaluate_checkpoint(loaded, ds, device, args.mirror)
         if args.compare:
-            other, other_probs = evaluation.evaluate_checkpoint(load_checkpoint(args.compare, device), ds, device)
+            other, other_probs = evaluation.evaluate_checkpoint(load_checkpoint(args.compare, device), ds, device, args.mirror)
             paired = evaluation.mcnemar(probs.argmax(1) == ds.labels, other_probs.argmax(1) == ds.labels)
             report["comparison"] = {"weights": args.compare, "accuracy": other["accuracy"], "macro_f1": other["macro_f1"], **paired}
         if args.through_pipeline:
             config = PipelineConfig()
             config.classifier.weights = [loaded.path]
+            config.classifier.mirror = args.mirror
             config.detector.device = args.device
             report["through_pipeline"] = evaluation.through_pipeline(FramePipeline(config), ds, limit=args.through_pipeline)
     if args.out:
