@@ -43,6 +43,9 @@ class AlignConfig:
 class TrackerConfig:
     iou_threshold: float = setting(0.3, "smallest box IoU that continues a track", min=0.0, max=1.0, live=True)
     max_missed: int = setting(5, "detection rounds a track may miss before it ends", min=0, max=1000, live=True)
+    max_jump: float = setting(1.0, "fast faces: a track IoU could not match takes an unmatched face of similar size whose "
+                                   "centre is within this many face widths of the predicted one (0 = IoU only)",
+                              min=0.0, max=10.0, live=True)
 
 
 @dataclass

@@ -3,7 +3,8 @@
 Why a tracker at all: the temporal smoother and the ROS consumers (music controller, HRI)
 need to know that the face in this frame is the face of the previous one. Faces move little
 between detection rounds, so box overlap (IoU) is a sufficient cue; a short constant-velocity
-prediction keeps ids apart when two faces cross. Units: boxes in pixels; ``max_missed`` and the
+prediction keeps ids apart when two faces cross, and a centre-distance second stage keeps a fast
+face that no longer overlaps its last box. Units: boxes in pixels; ``max_missed`` and the
 velocity in *detection rounds* (calls to ``update``), because only those carry new evidence.
 """
 from __future__ import annotations
@@ -149,7 +150,32 @@ class IouTracker:
         # Refused pairs score 0, the same as leaving both unmatched, so the optimum over allowed
         # pairs is unchanged by including them in the square problem.
         rows, cols = linear_sum_assignment(np.where(allowed, affinity, 0.0), maximize=True)
-        return [(tracks[r], int(c)) for r, c in zip(rows, cols) if allowed[r, c]]
+        pairs = [(tracks[r], int(c)) for r, c in zip(rows, cols) if allowed[r, c]]
+        return pairs + self._associate_by_distance(tracks, detections, pairs)
+
+    def _associate_by_distance(self, tracks: list[_TrackState], detections: list[Detection],
+                               pairs: list[tuple[_TrackState, int]]) -> list[tuple[_TrackState, int]]:
+        """Second chance for what IoU left unmatched: a face that moved more than its own width
+        between detection rounds no longer overlaps its last box (low frame rate, detect-every-N,
+        a person walking past a close camera). Gate on centre distance in face widths and on a
+        similar size, so a face is not handed to a different-sized neighbour.
+        """
+        if self.config.max_jump <= 0:
+            return []
+        matched_tracks, matched_dets = {t.track_id for t, _ in pairs}, {d for _, d in pairs}
+        left_t = [t for t in tracks if t.track_id not in matched_tracks]
+        left_d = [d for d in range(len(detections)) if d not in matched_dets]
+        if not left_t or not left_d:
+            return []
+        pred = np.stack([t.predicted() for t in left_t])
+        boxes = np.stack([detections[d].bbox for d in left_d]).astype(np.float64)
+        width_t = np.maximum(pred[:, 2] - pred[:, 0], 1.0)
+        centre = lambda b: np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], 1)  # noqa: E731
+        jump = np.linalg.norm(centre(pred)[:, None] - centre(boxes)[None], axis=2) / width_t[:, None]
+        scale = np.maximum(boxes[:, 2] - boxes[:, 0], 1.0)[None] / width_t[:, None]
+        allowed = (jump <= self.config.max_jump) & (scale > 2 / 3) & (scale < 1.5)
+        rows, cols = linear_sum_assignment(np.where(allowed, jump, 1e6))
+        return [(left_t[r], left_d[c]) for r, c in zip(rows, cols) if allowed[r, c]]
 
     def _absorb(self, track: _TrackState, det: Detection) -> None:
         rounds = track.missed + 1  # detection rounds since this track's last detection

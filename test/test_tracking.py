@@ -110,7 +110,7 @@ def test_new_face_gets_new_id_and_existing_ids_are_untouched():
 
 
 def test_iou_threshold_gates_association_and_applies_live():
-    config = TrackerConfig(iou_threshold=0.5, max_missed=5)
+    config = TrackerConfig(iou_threshold=0.5, max_missed=5, max_jump=0.0)  # IoU alone
     tracker = IouTracker(config)
     tracker.update([square(0, 0)])
     # Shift by 30 px of a 60 px box: IoU = 30*60 / (2*3600 - 1800) = 1/3 < 0.5 -> a new face.
@@ -124,8 +124,27 @@ def test_iou_threshold_gates_association_and_applies_live():
     assert len(tracks) == 1 and tracks[0].detected
 
 
+def test_fast_face_keeps_its_id_by_centre_distance():
+    """A face moving 70 px per round with a 60 px box never overlaps its last box; the distance
+    stage keeps it, but not across a gap wider than max_jump or to a face of another size."""
+    config = TrackerConfig(max_jump=1.5)
+    tracker = IouTracker(config)
+    for k in range(4):
+        tracks = tracker.update([square(70 * k, 0)])
+        assert ids(tracks) == [1] and tracks[0].detected
+    # the velocity prediction now expects x = 280: a same-size face at 560 is 4.7 widths off
+    assert ids(tracker.update([square(560, 0)])) == [1, 2]
+    tracker.reset()
+    tracker.update([square(0, 0)])
+    assert ids(tracker.update([square(70, 0, size=120)])) == [3, 4]  # twice the size: someone else
+    config.max_jump = 0.0  # live change: IoU only
+    tracker.reset()
+    tracker.update([square(0, 0)])
+    assert ids(tracker.update([square(70, 0)])) == [5, 6]
+
+
 def test_zero_threshold_still_needs_some_overlap():
-    tracker = IouTracker(TrackerConfig(iou_threshold=0.0))
+    tracker = IouTracker(TrackerConfig(iou_threshold=0.0, max_jump=0.0))
     tracker.update([square(0, 0)])
     tracks = tracker.update([square(500, 500)])
     assert ids(tracks) == [1, 2]

@@ -29,6 +29,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CompressedImage, Image
 
 from fer_ros.errors import FerError
+from fer_ros.latest import LatestFrame
 from fer_ros.pipeline import FramePipeline
 from fer_ros.ros.convert import (MessageTypes, compressed_msg_to_rgb, frame_result_to_msg, image_msg_to_rgb,
                                  rgb_to_image_msg, stamp_to_seconds)
@@ -74,9 +75,7 @@ class FerNode(Node):
         self.get_logger().info(f"model ready on {self._pipeline.device}: {self._pipeline.weights_info}")
 
         self._lock = threading.Lock()  # pipeline and settings: processing thread vs parameter changes
-        self._slot_lock = threading.Lock()
-        self._slot: tuple[Any, float] | None = None  # newest unprocessed (message, arrival time)
-        self._wake = threading.Event()
+        self._frames: LatestFrame[tuple[Any, float]] = LatestFrame()  # newest (message, arrival time) wins
         self._stop = threading.Event()
         self._stats = FrameStats()
 
@@ -101,19 +100,12 @@ class FerNode(Node):
 
     def _on_image(self, msg: Any) -> None:
         """Keep only the newest frame; one still waiting is dropped (counted)."""
-        with self._slot_lock:
-            replaced = self._slot is not None
-            self._slot = (msg, time.monotonic())
-            self._wake.set()
+        replaced = self._frames.put((msg, time.monotonic()))
         self._stats.received(replaced_unprocessed=replaced)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if not self._wake.wait(timeout=0.2):
-                continue
-            with self._slot_lock:
-                item, self._slot = self._slot, None
-                self._wake.clear()
+            item = self._frames.take(timeout=0.2)
             if item is None or self._stop.is_set():
                 continue
             try:
@@ -178,7 +170,7 @@ class FerNode(Node):
 
     def destroy_node(self) -> None:
         self._stop.set()
-        self._wake.set()
+        self._frames.close()
         worker = getattr(self, "_worker", None)
         if worker is not None and worker.is_alive():
             worker.join(timeout=10.0)
