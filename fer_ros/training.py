@@ -199,7 +199,9 @@ def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
     print(f"training {args.preset} ({count_parameters(model) / 1e6:.2f} M params) on {len(train_ds)} faces, "
           f"validating on {len(val_ds)}, classes {full.class_names}, device {device}")
 
-    for epoch in range(start_epoch, args.epochs):
+    epochs = tqdm(range(start_epoch, args.epochs), desc="training", unit="epoch", initial=start_epoch,
+                  total=args.epochs, dynamic_ncols=True)
+    for epoch in epochs:
         t0 = time.time()
         train_loss = train_one_epoch(model, train_t, opt, scaler, args, pre, gen, epoch, device)
         sched.step()
@@ -208,8 +210,9 @@ def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
                         "lr": opt.param_groups[0]["lr"], "seconds": time.time() - t0})
         improved = val["loss"] < best_loss
         best_loss, stale = (val["loss"], 0) if improved else (best_loss, stale + 1)
-        print(f"epoch {epoch + 1}/{args.epochs} train_loss {train_loss:.4f} val_loss {val['loss']:.4f} "
-              f"val_acc {val['accuracy']:.4f} {'*' if improved else ''} ({time.time() - t0:.0f}s)", flush=True)
+        epochs.set_postfix(loss=f"{train_loss:.3f}", val_loss=f"{val['loss']:.3f}", val_acc=f"{val['accuracy']:.3f}")
+        tqdm.write(f"epoch {epoch + 1}/{args.epochs} train_loss {train_loss:.4f} val_loss {val['loss']:.4f} "
+                   f"val_acc {val['accuracy']:.4f} {'*' if improved else ''} ({time.time() - t0:.0f}s)")
         meta = {"history": history, "args": plain_args(args), "train_size": len(train_ds), "val_size": len(val_ds), "device": str(device)}
         if improved:
             save_checkpoint(best_path, model, pre, full.class_names, meta, half=args.half_weights)
@@ -217,8 +220,9 @@ def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
             "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "generator": gen.get_state(),
             "torch_rng": torch.get_rng_state(), "best_loss": best_loss, "stale": stale})
         if stale >= args.patience:
-            print(f"early stop: no better validation loss for {args.patience} epochs")
+            tqdm.write(f"early stop: no better validation loss for {args.patience} epochs")
             break
+    epochs.close()
     with open(os.path.join(args.out, "history.json"), "w") as fh:
         json.dump(history, fh, indent=1)
     return {"history": history, "best": best_path, "classes": full.class_names}

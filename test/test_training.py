@@ -68,6 +68,8 @@ def test_cli_train_and_bad_options(tmp_path, capsys):
     assert cli(["train", "--data", str(data), "--preset", "tiny", "--epochs", "1", "--out", str(tmp_path / "o"),
                 "--device", "cpu"]) == 0
     assert os.path.exists(tmp_path / "o" / "best.pt")
+    shown = capsys.readouterr()
+    assert "epoch 1/1 train_loss" in shown.out + shown.err and "val_acc=" in shown.err  # the epoch bar's postfix
     assert cli(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
     assert "not found" in capsys.readouterr().err
     with pytest.raises(SystemExit):
