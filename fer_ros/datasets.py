@@ -70,6 +70,9 @@ def load_fer_npz(path: str, split: str | None, label_set: str) -> FaceDataset:
         labels, votes = data["labels"], data["ferplus_votes"] if "ferplus_votes" in data.files else None
     except (KeyError, ValueError, OSError) as exc:
         raise FerError(f"'{path}' is not the FER2013 npz layout (images, labels, usage[, ferplus_votes]): {exc}") from None
+    if len(labels) and (labels.min() < 0 or labels.max() >= len(FER2013_CLASSES)):
+        raise FerError(f"'{path}': FER2013 labels must be 0..6, found {int(labels.min())}..{int(labels.max())}; "
+                       "fix the labels array or bring the data as an ImageFolder tree")
     keep = np.ones(len(images), bool) if split is None else usage == split
     if split is not None and not keep.any():
         raise FerError(f"split '{split}' not in '{path}'; splits there: {', '.join(sorted(set(usage.tolist())))}")

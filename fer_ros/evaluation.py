@@ -157,6 +157,8 @@ def through_pipeline(pipeline, ds: FaceDataset, upscale: int = 4, pad: float = 0
     Each dataset face is upscaled to camera-like size and padded, then detected, aligned and
     classified like a camera frame; reported next to the direct-crop accuracy on the same faces.
     """
+    if upscale < 1:
+        raise FerError(f"--upscale must be a whole number of at least 1, got {upscale}")
     idx = np.arange(len(ds))
     if limit and limit < len(ds):
         idx = np.sort(np.random.default_rng(seed).choice(idx, limit, replace=False))

@@ -49,6 +49,40 @@ def test_evaluate_cli_json_and_files(tmp_path, capsys, tiny_checkpoint):
     assert (tmp_path / "rep" / "evaluation_confusion.png").stat().st_size > 1000
 
 
+def write_fer_npz(path, usage, labels, seed=0):
+    """A small file in the shared FER2013 npz layout (images, labels, usage, index, ferplus_votes)."""
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    votes = np.zeros((n, 10), np.uint8)
+    to_ferplus_column = np.array([4, 5, 6, 1, 3, 2, 0])  # FER2013 class -> FER+ vote column
+    votes[np.arange(n), to_ferplus_column[np.asarray(labels) % 7]] = 10  # unanimous annotators
+    np.savez(path, images=rng.integers(0, 256, (n, 48, 48), dtype=np.uint8), labels=np.asarray(labels, np.int64),
+             usage=np.array(usage), index=np.arange(n, dtype=np.int64), ferplus_votes=votes)
+    return str(path)
+
+
+def test_evaluate_npz_without_split_uses_every_row(tmp_path, capsys, tiny_checkpoint):
+    usage = ["Training"] * 12 + ["PublicTest"] * 5
+    data = write_fer_npz(tmp_path / "fer.npz", usage, [i % 7 for i in range(17)])
+    assert cli(["evaluate", "--data", data, "--weights", tiny_checkpoint, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["samples"] == 17 and sum(map(sum, report["confusion_matrix"])) == 17
+    assert report["class_names"][0] == "angry" and len(report["per_class"]) == 7
+    assert cli(["evaluate", "--data", data, "--split", "PublicTest", "--weights", tiny_checkpoint, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["samples"] == 5
+    assert cli(["evaluate", "--data", data, "--split", "PrivateTest", "--weights", tiny_checkpoint]) == 2
+    assert "splits there: PublicTest, Training" in capsys.readouterr().err
+
+
+def test_npz_with_labels_outside_the_classes_is_refused(tmp_path, capsys, tiny_checkpoint):
+    data = write_fer_npz(tmp_path / "bad.npz", ["Training"] * 3, [0, 3, 9])
+    assert cli(["evaluate", "--data", data, "--weights", tiny_checkpoint]) == 2
+    assert "labels must be 0..6" in capsys.readouterr().err
+    np.savez(tmp_path / "other.npz", x=np.zeros(3))
+    assert cli(["evaluate", "--data", str(tmp_path / "other.npz"), "--weights", tiny_checkpoint]) == 2
+    assert "not the FER2013 npz layout" in capsys.readouterr().err
+
+
 @needs(FER_NPZ, "FER2013 npz")
 def test_fer_npz_loader_splits_labels_and_dedupe():
     from fer_ros.datasets import drop_duplicates_of, load_dataset

@@ -29,6 +29,7 @@ def register(sub) -> None:
     p.add_argument("--preset", default="small", help="model preset for --kfold")
     p.add_argument("--through-pipeline", type=int, default=0, metavar="N",
                    help="also push N faces, upscaled to camera size, through detect -> align -> classify")
+    p.add_argument("--upscale", type=int, default=4, help="--through-pipeline: enlarge the 48 px faces this many times (4 = 192 px)")
     p.add_argument("--mirror", action="store_true", help="average each face with its mirror image (test-time augmentation)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default=None, help="directory for evaluation.json and the confusion matrix PNG")
@@ -56,7 +57,8 @@ def run(args) -> int:
             config.classifier.weights = [loaded.path]
             config.classifier.mirror = args.mirror
             config.detector.device = args.device
-            report["through_pipeline"] = evaluation.through_pipeline(FramePipeline(config), ds, limit=args.through_pipeline)
+            report["through_pipeline"] = evaluation.through_pipeline(FramePipeline(config), ds, upscale=args.upscale,
+                                                                    limit=args.through_pipeline)
     if args.out:
         report["files"] = evaluation.save_report(report, args.out)
     if args.json:
