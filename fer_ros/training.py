@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -107,6 +108,11 @@ def epoch_order(t: Tensors, epoch: int, args, gen: torch.Generator) -> torch.Ten
     return pool[torch.randperm(len(pool), generator=gen)]
 
 
+def log(line: str) -> None:
+    """Training news goes to stderr beside the progress bars, so stdout stays free for results (--json)."""
+    tqdm.write(line, file=sys.stderr)
+
+
 def loss_fn(model_out, y: torch.Tensor, args) -> torch.Tensor:
     logits, attention, _ = model_out
     return F.cross_entropy(logits.float(), y, label_smoothing=args.label_smoothing) + args.attention_l1 * attention.float().abs().mean()
@@ -195,8 +201,8 @@ def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
         torch.set_rng_state(state["torch_rng"])
         history, best_loss, stale = state["meta"]["history"], state["best_loss"], state["stale"]
         start_epoch = len(history)
-        print(f"resumed from {last_path} at epoch {start_epoch}")
-    print(f"training {args.preset} ({count_parameters(model) / 1e6:.2f} M params) on {len(train_ds)} faces, "
+        log(f"resumed from {last_path} at epoch {start_epoch}")
+    log(f"training {args.preset} ({count_parameters(model) / 1e6:.2f} M params) on {len(train_ds)} faces, "
           f"validating on {len(val_ds)}, classes {full.class_names}, device {device}")
 
     epochs = tqdm(range(start_epoch, args.epochs), desc="training", unit="epoch", initial=start_epoch,
@@ -211,7 +217,7 @@ def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
         improved = val["loss"] < best_loss
         best_loss, stale = (val["loss"], 0) if improved else (best_loss, stale + 1)
         epochs.set_postfix(loss=f"{train_loss:.3f}", val_loss=f"{val['loss']:.3f}", val_acc=f"{val['accuracy']:.3f}")
-        tqdm.write(f"epoch {epoch + 1}/{args.epochs} train_loss {train_loss:.4f} val_loss {val['loss']:.4f} "
+        log(f"epoch {epoch + 1}/{args.epochs} train_loss {train_loss:.4f} val_loss {val['loss']:.4f} "
                    f"val_acc {val['accuracy']:.4f} {'*' if improved else ''} ({time.time() - t0:.0f}s)")
         meta = {"history": history, "args": plain_args(args), "train_size": len(train_ds), "val_size": len(val_ds), "device": str(device)}
         if improved:
@@ -220,7 +226,7 @@ def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
             "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "generator": gen.get_state(),
             "torch_rng": torch.get_rng_state(), "best_loss": best_loss, "stale": stale})
         if stale >= args.patience:
-            tqdm.write(f"early stop: no better validation loss for {args.patience} epochs")
+            log(f"early stop: no better validation loss for {args.patience} epochs")
             break
     epochs.close()
     with open(os.path.join(args.out, "history.json"), "w") as fh:

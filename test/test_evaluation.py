@@ -107,3 +107,14 @@ def test_live_pipeline_sees_what_training_saw(tiny_checkpoint):
     report = through_pipeline(FramePipeline(config), load_dataset(FER_NPZ, "PublicTest"), limit=30)
     assert report["faces"] == 30 and report["detection_rate"] > 0.7
     assert 0.0 <= report["pipeline_accuracy_on_detected"] <= 1.0
+
+
+def test_kfold_cross_validation_pools_every_face_once(tmp_path, capsys):
+    data = make_folder_dataset(tmp_path / "faces", n_per_class=12)
+    assert cli(["evaluate", "--data", str(data), "--kfold", "3", "--epochs", "2", "--preset", "tiny",
+                "--device", "cpu", "--out", str(tmp_path / "cv"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)  # training news goes to stderr: stdout is one JSON object
+    assert [f["fold"] for f in report["folds"]] == [0, 1, 2]
+    assert report["samples"] == 36 and sum(map(sum, report["confusion_matrix"])) == 36
+    assert report["accuracy_mean"] == pytest.approx(np.mean([f["accuracy"] for f in report["folds"]]))
+    assert (tmp_path / "cv" / "fold2" / "best.pt").exists()
