@@ -1,13 +1,16 @@
 """Evaluation metrics on fixtures with known answers, and `fer-ros evaluate --json`."""
 import json
+import os
 
 import numpy as np
 import pytest
 
 from fer_ros.cli import main as cli
 from fer_ros.evaluation import classification_metrics, mcnemar, stratified_folds
-from conftest import FER_NPZ, needs
+from conftest import FER_NPZ, REPO, needs
 from test_training import make_folder_dataset
+
+MODEL_CARD_FLOOR = 0.50  # the bundled model must stay well above FER2013 chance (25 % always-happy)
 
 
 def test_metrics_match_hand_computed_values():
@@ -118,3 +121,21 @@ def test_kfold_cross_validation_pools_every_face_once(tmp_path, capsys):
     assert report["samples"] == 36 and sum(map(sum, report["confusion_matrix"])) == 36
     assert report["accuracy_mean"] == pytest.approx(np.mean([f["accuracy"] for f in report["folds"]]))
     assert (tmp_path / "cv" / "fold2" / "best.pt").exists()
+
+
+@needs(FER_NPZ, "FER2013 npz")
+def test_bundled_model_keeps_its_model_card_on_publictest():
+    """The shipped weights score what docs/model/evaluation.json (the README's model card) says."""
+    import torch
+
+    from fer_ros.checkpoint import load_checkpoint
+    from fer_ros.datasets import load_dataset
+    from fer_ros.evaluation import evaluate_checkpoint
+
+    with open(os.path.join(REPO, "docs", "model", "evaluation.json")) as fh:
+        card = json.load(fh)
+    metrics, _ = evaluate_checkpoint(load_checkpoint(None), load_dataset(FER_NPZ, "PublicTest"), torch.device("cpu"))
+    assert metrics["samples"] == card["samples"] == 3589
+    assert metrics["accuracy"] == pytest.approx(card["accuracy"], abs=0.002)
+    assert metrics["macro_f1"] == pytest.approx(card["macro_f1"], abs=0.003)
+    assert metrics["accuracy"] > MODEL_CARD_FLOOR
