@@ -35,7 +35,7 @@ class DetectorConfig:
 @dataclass
 class AlignConfig:
     use_landmarks: bool = setting(True, "similarity-align on the 5 landmarks; False always uses the expanded box crop")
-    box_margin: float = setting(0.2, "fallback crop: grow the detector box by this fraction on each side", min=0.0, max=1.0)
+    box_margin: float = setting(0.0, "fallback crop: grow the detector box by this fraction on each side (0 frames faces like FER2013)", min=0.0, max=1.0)
     template_scale: float = setting(1.0, "zoom of the landmark template (>1 crops tighter)", min=0.5, max=2.0)
 
 

@@ -10,7 +10,7 @@ from fer_ros.evaluation import classification_metrics, mcnemar, stratified_folds
 from conftest import FER_NPZ, REPO, needs
 from test_training import make_folder_dataset
 
-MODEL_CARD_FLOOR = 0.50  # the bundled model must stay well above FER2013 chance (25 % always-happy)
+MODEL_CARD_FLOOR = 0.60  # the bundled model scored 63.7 %; FER2013 chance (always happy) is 25 %
 
 
 def test_metrics_match_hand_computed_values():
