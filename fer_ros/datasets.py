@@ -18,6 +18,7 @@ from fer_ros.errors import FerError
 FER2013_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 # FER+ vote columns 0..7 in FER+ order; 8 = unknown, 9 = not a face.
 FERPLUS_CLASSES = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt"]
+FER2013_TO_FERPLUS = np.array([4, 5, 6, 1, 3, 2, 0])  # FER2013 class -> its FER+ vote column
 LABEL_SETS = ("fer2013", "ferplus")
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -33,8 +34,7 @@ class FaceDataset:
     def __post_init__(self) -> None:
         if len(self.images) != len(self.labels):
             raise FerError(f"{self.source}: {len(self.images)} images but {len(self.labels)} labels")
-        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names)):
-            raise FerError(f"{self.source}: labels outside 0..{len(self.class_names) - 1}")
+        check_labels(self.labels, len(self.class_names), self.source)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -45,6 +45,13 @@ class FaceDataset:
 
     def counts(self) -> dict[str, int]:
         return {n: int((self.labels == i).sum()) for i, n in enumerate(self.class_names)}
+
+
+def check_labels(labels: np.ndarray, num_classes: int, source: str) -> None:
+    """Every label must name a class; say which range was found and how to fix it."""
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise FerError(f"{source}: labels must be 0..{num_classes - 1}, found {int(labels.min())}..{int(labels.max())}; "
+                       "fix the label data or bring the faces as an ImageFolder tree (one folder per class)")
 
 
 def load_dataset(path: str, split: str | None = None, label_set: str = "fer2013") -> FaceDataset:
@@ -70,9 +77,7 @@ def load_fer_npz(path: str, split: str | None, label_set: str) -> FaceDataset:
         labels, votes = data["labels"], data["ferplus_votes"] if "ferplus_votes" in data.files else None
     except (KeyError, ValueError, OSError) as exc:
         raise FerError(f"'{path}' is not the FER2013 npz layout (images, labels, usage[, ferplus_votes]): {exc}") from None
-    if len(labels) and (labels.min() < 0 or labels.max() >= len(FER2013_CLASSES)):
-        raise FerError(f"'{path}': FER2013 labels must be 0..6, found {int(labels.min())}..{int(labels.max())}; "
-                       "fix the labels array or bring the data as an ImageFolder tree")
+    check_labels(labels, len(FER2013_CLASSES), path)  # before the labels index the FER+ votes
     keep = np.ones(len(images), bool) if split is None else usage == split
     if split is not None and not keep.any():
         raise FerError(f"split '{split}' not in '{path}'; splits there: {', '.join(sorted(set(usage.tolist())))}")
@@ -87,8 +92,7 @@ def load_fer_npz(path: str, split: str | None, label_set: str) -> FaceDataset:
     else:
         agreement = None
         if votes is not None:  # share of FER+ annotators agreeing with the FER2013 label
-            to_plus = np.array([4, 5, 6, 1, 3, 2, 0])  # FER2013 class -> FER+ column
-            agreement = votes[np.arange(len(labels)), to_plus[labels]] / np.maximum(votes.sum(1), 1)
+            agreement = votes[np.arange(len(labels)), FER2013_TO_FERPLUS[labels]] / np.maximum(votes.sum(1), 1)
         names = FER2013_CLASSES
     agreement = None if agreement is None else agreement.astype(np.float32)[keep]
     return FaceDataset(images[keep], labels[keep].astype(np.int64), list(names), agreement, f"{path}[{split or 'all'}]")

@@ -203,7 +203,7 @@ def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
         start_epoch = len(history)
         log(f"resumed from {last_path} at epoch {start_epoch}")
     log(f"training {args.preset} ({count_parameters(model) / 1e6:.2f} M params) on {len(train_ds)} faces, "
-          f"validating on {len(val_ds)}, classes {full.class_names}, device {device}")
+        f"validating on {len(val_ds)}, classes {full.class_names}, device {device}")
 
     epochs = tqdm(range(start_epoch, args.epochs), desc="training", unit="epoch", initial=start_epoch,
                   total=args.epochs, dynamic_ncols=True)
@@ -218,7 +218,7 @@ def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
         best_loss, stale = (val["loss"], 0) if improved else (best_loss, stale + 1)
         epochs.set_postfix(loss=f"{train_loss:.3f}", val_loss=f"{val['loss']:.3f}", val_acc=f"{val['accuracy']:.3f}")
         log(f"epoch {epoch + 1}/{args.epochs} train_loss {train_loss:.4f} val_loss {val['loss']:.4f} "
-                   f"val_acc {val['accuracy']:.4f} {'*' if improved else ''} ({time.time() - t0:.0f}s)")
+            f"val_acc {val['accuracy']:.4f} {'*' if improved else ''} ({time.time() - t0:.0f}s)")
         meta = {"history": history, "args": plain_args(args), "train_size": len(train_ds), "val_size": len(val_ds), "device": str(device)}
         if improved:
             save_checkpoint(best_path, model, pre, full.class_names, meta, half=args.half_weights)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from fer_ros.cli import main as cli
+from fer_ros.datasets import FER2013_TO_FERPLUS
 from fer_ros.evaluation import classification_metrics, mcnemar, stratified_folds
 from conftest import FER_NPZ, REPO, needs
 from test_training import make_folder_dataset
@@ -57,8 +58,7 @@ def write_fer_npz(path, usage, labels, seed=0):
     rng = np.random.default_rng(seed)
     n = len(labels)
     votes = np.zeros((n, 10), np.uint8)
-    to_ferplus_column = np.array([4, 5, 6, 1, 3, 2, 0])  # FER2013 class -> FER+ vote column
-    votes[np.arange(n), to_ferplus_column[np.asarray(labels) % 7]] = 10  # unanimous annotators
+    votes[np.arange(n), FER2013_TO_FERPLUS[np.asarray(labels) % 7]] = 10  # unanimous annotators
     np.savez(path, images=rng.integers(0, 256, (n, 48, 48), dtype=np.uint8), labels=np.asarray(labels, np.int64),
              usage=np.array(usage), index=np.arange(n, dtype=np.int64), ferplus_votes=votes)
     return str(path)
