@@ -18,6 +18,8 @@ from fer_ros.preprocess import Preprocessing
 
 FORMAT = "fer_ros.ams_cnn/1"
 DEFAULT_WEIGHTS = "fer_ams_small.pt"  # bundled in fer_ros/weights/
+# Bundled models by name: --weights ferplus, classifier.weights: [ferplus]. Anything else is a path.
+BUNDLED = {"fer2013": DEFAULT_WEIGHTS, "ferplus": "ferplus_ams_small.pt"}
 
 
 @dataclass
@@ -27,10 +29,24 @@ class LoadedModel:
     class_names: list[str]
     path: str
     meta: dict  # training metadata (recipe, metrics) as saved; may be empty
+    temperature: float = 1.0  # logits are divided by it before the softmax (fitted on validation faces)
 
 
 def default_weights_path() -> str:
     return str(resources.files("fer_ros") / "weights" / DEFAULT_WEIGHTS)
+
+
+def resolve_weights(name_or_path: str | None) -> str:
+    """A bundled model's name (``fer2013``, ``ferplus``) -> its file; a path stays a path; None -> the default."""
+    if not name_or_path:
+        return default_weights_path()
+    if name_or_path in BUNDLED:
+        path = str(resources.files("fer_ros") / "weights" / BUNDLED[name_or_path])
+        if not os.path.isfile(path):
+            raise FerError(f"bundled model '{name_or_path}' is missing from this install ({path}); reinstall fer_ros "
+                           f"or pass a checkpoint path")
+        return path
+    return name_or_path
 
 
 def save_checkpoint(path: str, model: AMSCNN, pre: Preprocessing, class_names: list[str], meta: dict | None = None,
@@ -46,12 +62,27 @@ def save_checkpoint(path: str, model: AMSCNN, pre: Preprocessing, class_names: l
         "class_names": list(class_names),
         "state_dict": state,
         "meta": meta or {},
+        "temperature": 1.0,
     }
     payload.update(extra or {})
+    write_payload(path, payload)
+
+
+def write_payload(path: str, payload: dict) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp"
     torch.save(payload, tmp)
     os.replace(tmp, path)  # never leave a half-written checkpoint behind
+
+
+def set_temperature(path: str, temperature: float, calibration: dict | None = None) -> None:
+    """Store a fitted softmax temperature (and how it was measured) in an existing checkpoint."""
+    if not (isinstance(temperature, (int, float)) and 0 < temperature < 100):
+        raise FerError(f"temperature must be a positive number below 100, got {temperature!r}")
+    payload = read_checkpoint(path)
+    payload["temperature"] = float(temperature)
+    payload.setdefault("meta", {})["calibration"] = {"temperature": float(temperature), **(calibration or {})}
+    write_payload(path, payload)
 
 
 def read_checkpoint(path: str) -> dict:
@@ -71,12 +102,15 @@ def read_checkpoint(path: str) -> dict:
 
 def load_checkpoint(path: str | None = None, device: torch.device | str = "cpu") -> LoadedModel:
     """Rebuild the model from the checkpoint's own config and load its weights strictly, in eval mode."""
-    path = path or default_weights_path()
+    path = resolve_weights(path)
     payload = read_checkpoint(path)
     try:
         cfg = AMSConfig(**payload["model_config"])
         pre = Preprocessing.from_dict(payload["preprocessing"])
         class_names = [str(c) for c in payload["class_names"]]
+        temperature = float(payload.get("temperature", 1.0))
+        if not 0 < temperature < 100:
+            raise ValueError(f"temperature {temperature} outside (0, 100)")
     except (KeyError, TypeError, ValueError) as exc:
         raise FerError(f"checkpoint '{path}' has a malformed header ({exc}); retrain it with `fer-ros train`") from None
     if len(class_names) != cfg.num_classes:
@@ -85,7 +119,7 @@ def load_checkpoint(path: str | None = None, device: torch.device | str = "cpu")
     check_state_dict(model, payload["state_dict"], path)
     model.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()}, strict=True)
     model.eval().to(device)
-    return LoadedModel(model, pre, class_names, path, dict(payload.get("meta", {})))
+    return LoadedModel(model, pre, class_names, path, dict(payload.get("meta", {})), temperature)
 
 
 def check_state_dict(model: torch.nn.Module, state: dict, path: str) -> None:

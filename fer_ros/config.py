@@ -65,7 +65,7 @@ class AnnotateConfig:
 
 @dataclass
 class ClassifierConfig:
-    weights: list = setting([], "checkpoint files; empty = the bundled default model; several = an ensemble")
+    weights: list = setting([], "checkpoint files or bundled model names (fer2013, ferplus); empty = fer2013; several = an ensemble")
     fusion: str = setting("sum", "ensemble fusion rule: sum (mean of probabilities) or product (normalised product)", choices=("sum", "product"))
     half: bool = setting(False, "half precision on CUDA")
     mirror: bool = setting(False, "also classify each face mirrored and average the two (test-time augmentation; "

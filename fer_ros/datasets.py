@@ -30,18 +30,23 @@ class FaceDataset:
     class_names: list[str]
     agreement: np.ndarray | None = None  # float32 [N] in [0, 1]: share of annotators for the label (FER+)
     source: str = ""
+    # float32 [N, C]: FER+ annotator vote distribution over class_names (rows sum to 1), for soft-target training
+    soft_labels: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if len(self.images) != len(self.labels):
             raise FerError(f"{self.source}: {len(self.images)} images but {len(self.labels)} labels")
         check_labels(self.labels, len(self.class_names), self.source)
+        if self.soft_labels is not None and self.soft_labels.shape != (len(self.labels), len(self.class_names)):
+            raise FerError(f"{self.source}: soft labels of shape {self.soft_labels.shape}, expected ({len(self.labels)}, {len(self.class_names)})")
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def subset(self, mask_or_index: np.ndarray) -> "FaceDataset":
         agreement = None if self.agreement is None else self.agreement[mask_or_index]
-        return FaceDataset(self.images[mask_or_index], self.labels[mask_or_index], self.class_names, agreement, self.source)
+        soft = None if self.soft_labels is None else self.soft_labels[mask_or_index]
+        return FaceDataset(self.images[mask_or_index], self.labels[mask_or_index], self.class_names, agreement, self.source, soft)
 
     def counts(self) -> dict[str, int]:
         return {n: int((self.labels == i).sum()) for i, n in enumerate(self.class_names)}
@@ -88,14 +93,24 @@ def load_fer_npz(path: str, split: str | None, label_set: str) -> FaceDataset:
         keep &= (votes[:, 9] < 5) & (v.sum(1) > 0) & (votes[:, :8].argmax(1) == votes[:, :10].argmax(1))
         labels = v.argmax(1).astype(np.int64)
         agreement = v.max(1) / np.maximum(votes.sum(1), 1)
+        soft = vote_distribution(v, labels)
         names = FERPLUS_CLASSES
     else:
-        agreement = None
+        agreement = soft = None
         if votes is not None:  # share of FER+ annotators agreeing with the FER2013 label
             agreement = votes[np.arange(len(labels)), FER2013_TO_FERPLUS[labels]] / np.maximum(votes.sum(1), 1)
+            soft = vote_distribution(votes[:, FER2013_TO_FERPLUS].astype(np.float32), labels)
         names = FER2013_CLASSES
     agreement = None if agreement is None else agreement.astype(np.float32)[keep]
-    return FaceDataset(images[keep], labels[keep].astype(np.int64), list(names), agreement, f"{path}[{split or 'all'}]")
+    soft = None if soft is None else soft[keep]
+    return FaceDataset(images[keep], labels[keep].astype(np.int64), list(names), agreement, f"{path}[{split or 'all'}]", soft)
+
+
+def vote_distribution(votes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Annotator votes [N, C] -> distributions; a row without votes becomes the one-hot of its label."""
+    total = votes.sum(1, keepdims=True)
+    onehot = np.eye(votes.shape[1], dtype=np.float32)[labels]
+    return np.where(total > 0, votes / np.maximum(total, 1), onehot).astype(np.float32)
 
 
 def load_fer_csv(path: str, split: str | None) -> FaceDataset:

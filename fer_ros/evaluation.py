@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import torch
 
+from fer_ros.calibration import reliability, save_reliability_png
 from fer_ros.checkpoint import LoadedModel
 from fer_ros.datasets import FaceDataset
 from fer_ros.errors import FerError
@@ -56,7 +57,7 @@ def predict(loaded: LoadedModel, images: np.ndarray, device: torch.device, batch
     out, start = [], time.perf_counter()
     for i in range(0, len(images), batch_size):
         x = torch.from_numpy(to_model_input(images[i:i + batch_size], loaded.preprocessing)).to(device)
-        out.append(class_probabilities(model, x, mirror)[0].cpu().numpy())
+        out.append(class_probabilities(model, x, mirror, loaded.temperature)[0].cpu().numpy())
     seconds = time.perf_counter() - start
     probs = np.concatenate(out) if out else np.zeros((0, len(loaded.class_names)), np.float32)
     perf = {"images_per_second": len(images) / seconds if seconds > 0 else 0.0, "batch_size": batch_size,
@@ -76,7 +77,9 @@ def evaluate_checkpoint(loaded: LoadedModel, ds: FaceDataset, device: torch.devi
     check_classes(loaded, ds)
     probs, perf = predict(loaded, ds.images, device, mirror=mirror)
     metrics = classification_metrics(ds.labels, probs.argmax(1), loaded.class_names)
-    metrics.update({"weights": loaded.path, "data": ds.source, "mirror": mirror, "performance": perf})
+    rel = reliability(probs, ds.labels)
+    metrics.update({"weights": loaded.path, "data": ds.source, "mirror": mirror, "temperature": loaded.temperature,
+                    "ece": rel["ece"], "reliability": rel, "performance": perf})
     return metrics, probs
 
 
@@ -131,14 +134,19 @@ def save_confusion_png(metrics: dict, path: str, title: str = "") -> None:
 def save_report(metrics: dict, out_dir: str, stem: str = "evaluation") -> dict:
     os.makedirs(out_dir, exist_ok=True)
     paths = {"json": os.path.join(out_dir, f"{stem}.json"), "confusion_png": os.path.join(out_dir, f"{stem}_confusion.png")}
+    if "reliability" in metrics:
+        paths["reliability_png"] = os.path.join(out_dir, f"{stem}_reliability.png")
     with open(paths["json"], "w") as fh:
         json.dump(metrics, fh, indent=1)
     save_confusion_png(metrics, paths["confusion_png"])
+    if "reliability" in metrics:
+        save_reliability_png(metrics["reliability"], paths["reliability_png"])
     return paths
 
 
 def format_report(m: dict) -> str:
-    lines = [f"accuracy {m['accuracy']:.4f}   macro-F1 {m['macro_f1']:.4f}   ({m['samples']} faces)",
+    lines = [f"accuracy {m['accuracy']:.4f}   macro-F1 {m['macro_f1']:.4f}   ({m['samples']} faces)"
+             + (f"   ECE {m['ece']:.4f} (temperature {m.get('temperature', 1.0):.3f})" if "ece" in m else ""),
              f"{'class':>10} {'prec':>6} {'recall':>6} {'f1':>6} {'n':>6}"]
     for name, v in m["per_class"].items():
         lines.append(f"{name:>10} {v['precision']:6.3f} {v['recall']:6.3f} {v['f1']:6.3f} {v['support']:6d}")

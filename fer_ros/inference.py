@@ -72,8 +72,9 @@ def trace_for_cpu(model: nn.Module, in_chans: int, size: int) -> Callable:
         return model
 
 
-def class_probabilities(forward: Callable, x: torch.Tensor, mirror: bool = False) -> tuple[torch.Tensor, ...]:
-    """Softmax probabilities, attention map and fusion weights for a batch.
+def class_probabilities(forward: Callable, x: torch.Tensor, mirror: bool = False,
+                        temperature: float = 1.0) -> tuple[torch.Tensor, ...]:
+    """Softmax probabilities (of logits / ``temperature``), attention map and fusion weights for a batch.
 
     ``mirror`` also classifies the horizontally flipped faces in the same forward pass and
     averages the two (test-time augmentation): expressions are left-right symmetric, so this
@@ -81,13 +82,13 @@ def class_probabilities(forward: Callable, x: torch.Tensor, mirror: bool = False
     """
     if not mirror:
         logits, att, w = forward(x)
-        return torch.softmax(logits.float(), dim=1), att, w
+        return torch.softmax(logits.float() / temperature, dim=1), att, w
     n = len(x)
     both = torch.cat([x, x.flip(-1)])
     if x.is_contiguous(memory_format=torch.channels_last):
         both = both.contiguous(memory_format=torch.channels_last)
     logits, att, w = forward(both)
-    p = torch.softmax(logits.float(), dim=1)
+    p = torch.softmax(logits.float() / temperature, dim=1)
     return (p[:n] + p[n:]) / 2, att[:n], w[:n]
 
 
@@ -138,7 +139,7 @@ class EmotionClassifier:
             x = x.half() if self.half else x
             if self.device.type == "cpu":
                 x = x.contiguous(memory_format=torch.channels_last)
-            p, att, w = class_probabilities(forward, x, self.mirror)
+            p, att, w = class_probabilities(forward, x, self.mirror, m.temperature)
             probs.append(p.cpu().numpy())
             if attention is None:
                 attention, weights = att[:, 0].float().cpu().numpy(), w.float().cpu().numpy()
