@@ -198,7 +198,7 @@ def raw_image_msg(types, pixels, encoding, padding, container, bigendian=0):
                        is_bigendian=bigendian, step=w * c + padding, data=CONTAINERS[container](rows.tobytes()))
 
 
-@pytest.mark.parametrize("encoding", SUPPORTED_ENCODINGS)
+@pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "mono8", "rgba8", "bgra8"])
 @pytest.mark.parametrize("size", [(1, 1), (3, 5), (17, 9), (64, 48)])
 @pytest.mark.parametrize("padding", [0, 1, 8])
 @pytest.mark.parametrize("container", list(CONTAINERS))
@@ -226,13 +226,94 @@ def test_result_does_not_alias_message_data(types):
     assert out.max() == 0
 
 
-@pytest.mark.parametrize("encoding", ["mono16", "16UC1", "bayer_rggb8", "yuv422", "rgb16", "32FC1", ""])
+# Known colours in flat 12x12 patches: every conversion (demosaicing and chroma subsampling
+# included) must give them back in the patch interiors.
+COLOURS = np.array([[[200, 40, 40], [40, 180, 60], [50, 60, 210]],
+                    [[230, 230, 230], [20, 20, 20], [220, 200, 40]]], dtype=np.uint8)
+PATCH = 12
+
+
+def known_colours():
+    return np.repeat(np.repeat(COLOURS, PATCH, axis=0), PATCH, axis=1)  # 24 x 36 RGB
+
+
+def bt601_yuv(rgb):
+    """Limited-range BT.601 Y, U, V (what OpenCV's YUV 4:2:2 conversions invert), computed by hand."""
+    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
+    y = 16 + (65.738 * r + 129.057 * g + 25.064 * b) / 256
+    u = 128 + (-37.945 * r - 74.494 * g + 112.439 * b) / 256
+    v = 128 + (112.439 * r - 94.154 * g - 18.285 * b) / 256
+    return [np.clip(np.round(c), 0, 255).astype(np.uint8) for c in (y, u, v)]
+
+
+def stored(rgb, encoding, bigendian):
+    """(bytes of each row as the encoding stores ``rgb``, expected RGB) - written without OpenCV."""
+    h, w, _ = rgb.shape
+    grey = rgb[..., 1]  # mono: the green channel is as good a grey as any
+    if encoding in ("mono16", "rgb16", "bgr16"):
+        values = {"mono16": grey[..., None], "rgb16": rgb, "bgr16": rgb[..., ::-1]}[encoding].astype(np.uint16) * 257
+        expected = np.repeat(grey[..., None], 3, axis=2) if encoding == "mono16" else rgb
+        return values.astype(">u2" if bigendian else "<u2").view(np.uint8).reshape(h, -1), expected
+    if encoding in ("yuv422", "yuv422_yuy2"):
+        y, u, v = bt601_yuv(rgb)
+        u2, v2 = u[:, 0::2], v[:, 0::2]  # one chroma pair per two pixels (flat patches: either sample)
+        if encoding == "yuv422":  # U Y0 V Y1
+            packed = np.stack([u2, y[:, 0::2], v2, y[:, 1::2]], axis=2)
+        else:  # Y0 U Y1 V
+            packed = np.stack([y[:, 0::2], u2, y[:, 1::2], v2], axis=2)
+        return packed.reshape(h, w * 2), rgb
+    if encoding.startswith("bayer_"):
+        pattern = encoding[len("bayer_"):-1]  # e.g. "rggb": the 2x2 cell, row by row
+        mosaic = np.zeros((h, w), np.uint8)
+        for k, colour in enumerate(pattern):
+            dy, dx = divmod(k, 2)
+            mosaic[dy::2, dx::2] = rgb[dy::2, dx::2, "rgb".index(colour)]
+        return mosaic, rgb
+    raise AssertionError(encoding)
+
+
+@pytest.mark.parametrize("encoding", ["mono16", "rgb16", "bgr16", "yuv422", "yuv422_yuy2",
+                                      "bayer_rggb8", "bayer_bggr8", "bayer_gbrg8", "bayer_grbg8"])
+@pytest.mark.parametrize("bigendian", [0, 1])
+@pytest.mark.parametrize("padding", [0, 6])
+def test_driver_encodings_give_the_known_colours(types, encoding, bigendian, padding):
+    rows, expected = stored(known_colours(), encoding, bigendian)
+    h = rows.shape[0]
+    data = np.full((h, rows.shape[1] + padding), 0xAB, np.uint8)
+    data[:, :rows.shape[1]] = rows
+    msg = types.Image(header=make_header(1.0, "cam", types), height=h, width=known_colours().shape[1],
+                      encoding=encoding, is_bigendian=bigendian, step=data.shape[1], data=data.tobytes())
+    out = image_msg_to_rgb(msg)
+    assert out.dtype == np.uint8 and out.shape == expected.shape and out.flags.c_contiguous
+    for py in range(COLOURS.shape[0]):
+        for px in range(COLOURS.shape[1]):
+            ys, xs = slice(py * PATCH + 3, py * PATCH + PATCH - 3), slice(px * PATCH + 3, px * PATCH + PATCH - 3)
+            got = out[ys, xs].reshape(-1, 3).astype(int)
+            want = expected[ys, xs].reshape(-1, 3).astype(int)
+            assert np.abs(got - want).max() <= 3, (encoding, COLOURS[py, px], got[0])
+
+
+def test_16_bit_keeps_the_high_byte(types):
+    values = np.array([[0x0000, 0x00FF, 0x0100, 0xFFFF]], dtype="<u2")
+    msg = types.Image(header=make_header(1.0, "cam", types), height=1, width=4, encoding="mono16", is_bigendian=0,
+                      step=8, data=values.view(np.uint8).tobytes())
+    assert image_msg_to_rgb(msg)[0, :, 0].tolist() == [0, 0, 1, 255]
+
+
+def test_yuv422_with_an_odd_width_is_rejected(types):
+    msg = types.Image(header=make_header(0.0, "", types), height=2, width=3, encoding="yuv422", is_bigendian=0,
+                      step=6, data=bytes(12))
+    with pytest.raises(FerError, match="odd width"):
+        image_msg_to_rgb(msg)
+
+
+@pytest.mark.parametrize("encoding", ["16UC1", "32FC1", "bayer_rggb16", "nv12", ""])
 def test_unsupported_encodings_are_rejected(types, encoding):
     msg = types.Image(header=make_header(0.0, "", types), height=2, width=2, encoding=encoding, is_bigendian=0,
                       step=16, data=bytes(32))
     with pytest.raises(FerError, match="unsupported image encoding") as info:
         image_msg_to_rgb(msg)
-    assert f"'{encoding}'" in str(info.value) and "rgb8, bgr8, mono8, rgba8, bgra8" in str(info.value)
+    assert f"'{encoding}'" in str(info.value) and ", ".join(SUPPORTED_ENCODINGS) in str(info.value)
 
 
 def test_short_data_is_rejected(types):
@@ -245,7 +326,7 @@ def test_short_data_is_rejected(types):
 def test_step_smaller_than_row_is_rejected(types):
     msg = raw_image_msg(types, np.zeros((4, 5, 3), np.uint8), "rgb8", 0, "bytes")
     msg.step = 14
-    with pytest.raises(FerError, match="step 14 is less than width\\*channels = 15"):
+    with pytest.raises(FerError, match="step 14 is less than width\\*bytes_per_pixel = 15"):
         image_msg_to_rgb(msg)
 
 

@@ -6,9 +6,12 @@ are built by keyword with every field given: rosbags classes are dataclasses tha
 fields, rclpy classes accept keywords and check types. The two differ only in how numeric
 arrays are stored (rclpy: ``array.array``, rosbags: numpy), which ``MessageTypes`` carries.
 
-Images: raw ``sensor_msgs/Image`` in rgb8, bgr8, mono8, rgba8 and bgra8 (rows may be padded,
-``data`` may be bytes, array.array, list or numpy) and ``sensor_msgs/CompressedImage`` in jpeg
-or png become an ``RGBImage``; anything else raises ``FerError`` naming the problem.
+Images: raw ``sensor_msgs/Image`` in the encodings common camera drivers publish (``ENCODINGS``:
+8- and 16-bit RGB/BGR/mono, RGBA/BGRA, YUV 4:2:2 in UYVY and YUYV order, the four 8-bit Bayer
+mosaics; rows may be padded, ``data`` may be bytes, array.array, list or numpy) and
+``sensor_msgs/CompressedImage`` in jpeg or png become an ``RGBImage``, through OpenCV's colour
+conversions; anything else raises ``FerError`` naming the problem. This is our cv_bridge: one
+tested converter that needs no ROS (cv_bridge for ROS 2 is not on PyPI).
 """
 from __future__ import annotations
 
@@ -23,10 +26,36 @@ import numpy as np
 from fer_ros.errors import FerError
 from fer_ros.types import FaceResult, FrameResult, RGBImage, as_rgb_image
 
-# Raw encodings accepted on input, with their channel count. 16-bit, Bayer and YUV images are
-# rejected rather than guessed at: a camera driver can publish one of these directly.
-CHANNELS = {"rgb8": 3, "bgr8": 3, "mono8": 1, "rgba8": 4, "bgra8": 4}
-SUPPORTED_ENCODINGS = tuple(CHANNELS)
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How one sensor_msgs/Image encoding is stored and turned into RGB."""
+
+    channels: int  # values per pixel as stored (2 for YUV 4:2:2: one chroma and one luma byte)
+    depth: int  # bytes per value: 1, or 2 for 16-bit (scaled to 8 bits by the high byte, as cv_bridge does)
+    to_rgb: int | None  # cv2.cvtColor code, None when the stored values already are RGB
+
+
+# The ROS names (sensor_msgs/image_encodings.hpp) -> storage and OpenCV conversion. OpenCV names a
+# Bayer pattern by the second row's second and third pixels, so ROS "rggb" is OpenCV "BG".
+ENCODINGS = {
+    "rgb8": Encoding(3, 1, None),
+    "bgr8": Encoding(3, 1, cv2.COLOR_BGR2RGB),
+    "rgba8": Encoding(4, 1, cv2.COLOR_RGBA2RGB),
+    "bgra8": Encoding(4, 1, cv2.COLOR_BGRA2RGB),
+    "mono8": Encoding(1, 1, cv2.COLOR_GRAY2RGB),
+    "mono16": Encoding(1, 2, cv2.COLOR_GRAY2RGB),
+    "rgb16": Encoding(3, 2, None),
+    "bgr16": Encoding(3, 2, cv2.COLOR_BGR2RGB),
+    "yuv422": Encoding(2, 1, cv2.COLOR_YUV2RGB_UYVY),  # UYVY byte order
+    "yuv422_yuy2": Encoding(2, 1, cv2.COLOR_YUV2RGB_YUY2),  # YUYV byte order
+    "bayer_rggb8": Encoding(1, 1, cv2.COLOR_BayerBG2RGB),
+    "bayer_bggr8": Encoding(1, 1, cv2.COLOR_BayerRG2RGB),
+    "bayer_gbrg8": Encoding(1, 1, cv2.COLOR_BayerGR2RGB),
+    "bayer_grbg8": Encoding(1, 1, cv2.COLOR_BayerGB2RGB),
+}
+SUPPORTED_ENCODINGS = tuple(ENCODINGS)
 OUTPUT_ENCODINGS = ("rgb8", "bgr8")
 
 
@@ -196,30 +225,31 @@ def _as_uint8(data: Any) -> np.ndarray:
 
 def image_msg_to_rgb(msg: Any) -> RGBImage:
     """sensor_msgs/Image -> RGBImage (a copy; the message may be reused by its owner)."""
-    encoding = str(msg.encoding).strip()
-    if encoding not in CHANNELS:
+    name = str(msg.encoding).strip()
+    encoding = ENCODINGS.get(name)
+    if encoding is None:
         raise FerError(f"unsupported image encoding '{msg.encoding}'; supported: {', '.join(SUPPORTED_ENCODINGS)}. "
                        "Set the camera driver to one of these or republish through image_proc")
-    height, width, step, channels = int(msg.height), int(msg.width), int(msg.step), CHANNELS[encoding]
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
         raise FerError(f"image is empty ({width}x{height}); check the camera driver")
-    if step < width * channels:
-        raise FerError(f"image step {step} is less than width*channels = {width * channels} for a {width}x{height} "
-                       f"{encoding} image; the publisher fills the message wrongly")
+    row = width * encoding.channels * encoding.depth
+    if step < row:
+        raise FerError(f"image step {step} is less than width*bytes_per_pixel = {row} for a {width}x{height} "
+                       f"{name} image; the publisher fills the message wrongly")
+    if encoding.channels == 2 and width % 2:
+        raise FerError(f"{name} image has an odd width ({width}); YUV 4:2:2 pairs pixels, so the driver is wrong")
     data = _as_uint8(msg.data)
     if data.size < step * height:
         raise FerError(f"image data is {data.size} bytes, expected step*height = {step * height} "
-                       f"({step}*{height}) for a {width}x{height} {encoding} image")
-    pixels = data[:step * height].reshape(height, step)[:, :width * channels].reshape(height, width, channels)
-    if encoding == "bgr8":
-        pixels = pixels[..., ::-1]
-    elif encoding == "mono8":
-        pixels = np.repeat(pixels, 3, axis=2)
-    elif encoding == "rgba8":
-        pixels = pixels[..., :3]
-    elif encoding == "bgra8":
-        pixels = pixels[..., 2::-1]
-    return np.array(pixels, dtype=np.uint8, order="C", copy=True)
+                       f"({step}*{height}) for a {width}x{height} {name} image")
+    rows = data[:step * height].reshape(height, step)[:, :row]
+    if encoding.depth == 2:  # keep the high byte of each 16-bit value
+        rows = rows.reshape(height, width * encoding.channels, 2)[..., 0 if msg.is_bigendian else 1]
+    pixels = np.ascontiguousarray(rows).reshape(height, width, encoding.channels)
+    if encoding.to_rgb is None:
+        return np.array(pixels, dtype=np.uint8, order="C", copy=True)
+    return np.ascontiguousarray(cv2.cvtColor(pixels, encoding.to_rgb))
 
 
 def compressed_msg_to_rgb(msg: Any) -> RGBImage:
