@@ -7,6 +7,7 @@ them, and ``validate`` rejects bad values with a message that names the field an
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,19 +25,20 @@ def setting(default: Any, help: str, *, min: float | None = None, max: float | N
 
 @dataclass
 class DetectorConfig:
-    device: str = setting("auto", "torch device for detection and classification: auto (CUDA when available), cpu, cuda or cuda:N")
-    min_face_size: int = setting(40, "smallest face to find, in pixels of the full frame", min=8, max=1000)
-    thresholds: list = setting([0.6, 0.7, 0.8], "MTCNN P-, R- and O-net score thresholds, each in [0, 1]")
+    device: str = setting("auto", "torch device for face detection (and for the classifier unless classifier.device is set): "
+                                  "auto (CUDA when available), cpu, cuda or cuda:N")
+    min_face_size: int = setting(40, "smallest face to find, in pixels of the full frame", min=8, max=1000, live=True)
+    thresholds: list = setting([0.6, 0.7, 0.8], "MTCNN P-, R- and O-net score thresholds, each in [0, 1]", min=0.0, max=1.0)
     min_score: float = setting(0.9, "drop detections whose final score is below this", min=0.0, max=1.0, live=True)
-    downscale: float = setting(1.0, "detect on the frame shrunk by this factor (1 = full size, 2 = half); boxes are mapped back", min=1.0, max=8.0)
-    scale_factor: float = setting(0.709, "MTCNN image pyramid step", min=0.3, max=0.95)
+    downscale: float = setting(1.0, "detect on the frame shrunk by this factor (1 = full size, 2 = half); boxes are mapped back", min=1.0, max=8.0, live=True)
+    scale_factor: float = setting(0.709, "MTCNN image pyramid step", min=0.3, max=0.95, live=True)
 
 
 @dataclass
 class AlignConfig:
-    use_landmarks: bool = setting(True, "similarity-align on the 5 landmarks; False always uses the expanded box crop")
-    box_margin: float = setting(0.0, "fallback crop: grow the detector box by this fraction on each side (0 frames faces like FER2013)", min=0.0, max=1.0)
-    template_scale: float = setting(1.0, "zoom of the landmark template (>1 crops tighter)", min=0.5, max=2.0)
+    use_landmarks: bool = setting(True, "similarity-align on the 5 landmarks; False always uses the expanded box crop", live=True)
+    box_margin: float = setting(0.0, "fallback crop: grow the detector box by this fraction on each side (0 frames faces like FER2013)", min=0.0, max=1.0, live=True)
+    template_scale: float = setting(1.0, "zoom of the landmark template (>1 crops tighter)", min=0.5, max=2.0, live=True)
 
 
 @dataclass
@@ -70,7 +72,9 @@ class ClassifierConfig:
     half: bool = setting(False, "half precision on CUDA")
     mirror: bool = setting(False, "also classify each face mirrored and average the two (test-time augmentation; "
                                   "twice the classifier work)")
-    threads: int = setting(0, "torch CPU threads; 0 = leave torch's default", min=0, max=256)
+    device: str = setting("", "torch device for the classifier: auto, cpu, cuda or cuda:N; empty = the same as detector.device")
+    threads: int = setting(0, "torch CPU threads of the process (set by the command or node that builds the pipeline); "
+                              "0 = leave torch's default", min=0, max=256)
 
 
 @dataclass
@@ -84,10 +88,13 @@ class PipelineConfig:
     detect_every: int = setting(1, "run the detector every N frames; the tracker carries boxes in between", min=1, max=100, live=True)
 
     def validate(self) -> "PipelineConfig":
-        for path, value, f in iter_settings(self):
-            _check(path, value, f)
-        if len(self.detector.thresholds) != 3 or not all(0.0 <= t <= 1.0 for t in self.detector.thresholds):
-            raise FerError(f"detector.thresholds must be three numbers in [0, 1], got {self.detector.thresholds}")
+        """Check (and coerce) every setting, also ones assigned directly in Python; FerError names the first bad one."""
+        for path, value, _ in list(iter_settings(self)):
+            set_setting(self, path, value)
+        if len(self.detector.thresholds) != 3:
+            raise FerError(f"detector.thresholds must be three numbers in [0, 1], e.g. 0.6,0.7,0.8; got {self.detector.thresholds}")
+        for name in ("detector.device", "classifier.device"):
+            check_device_name(name, get_setting(self, name), allow_empty=name == "classifier.device")
         return self
 
     @classmethod
@@ -110,6 +117,22 @@ def iter_settings(config: Any, prefix: str = ""):
             yield name, value, f
 
 
+def check_device_name(name: str, value: str, allow_empty: bool = False) -> None:
+    """The spelling of a device setting (auto, cpu, cuda, cuda:N); whether it exists is checked when it is used."""
+    v = value.strip().lower()
+    if v in ("auto", "cpu", "cuda") or (allow_empty and not v):
+        return
+    if v.startswith("cuda:") and v[5:].isdigit():
+        return
+    raise FerError(f"unknown device {value!r} for setting '{name}'; use auto, cpu, cuda or cuda:N{' (or empty)' if allow_empty else ''}")
+
+
+def get_setting(config: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        config = getattr(config, part)
+    return config
+
+
 def get_field(config: Any, dotted: str) -> dataclasses.Field:
     *parents, leaf = dotted.split(".")
     for p in parents:
@@ -127,7 +150,7 @@ def set_setting(config: Any, dotted: str, value: Any) -> None:
     for p in parents:
         current = getattr(current, p)
     old = getattr(current, leaf)
-    value = _coerce(dotted, old, value)
+    value = _coerce(dotted, old, value, known[dotted])
     _check(dotted, value, known[dotted])
     setattr(current, leaf, value)
 
@@ -142,35 +165,69 @@ def flatten(values: dict, prefix: str = "") -> dict:
     return out
 
 
-def _coerce(name: str, old: Any, value: Any) -> Any:
+def _coerce(name: str, old: Any, value: Any, f: dataclasses.Field) -> Any:
+    """``value`` (from YAML, a ROS parameter or ``--set``) as the type of the setting's current value ``old``."""
     try:
-        if isinstance(old, bool):
-            if isinstance(value, str):
-                if value.lower() in ("true", "1", "yes", "on"):
-                    return True
-                if value.lower() in ("false", "0", "no", "off"):
-                    return False
-                raise ValueError(value)
-            return bool(value)
-        if isinstance(old, int):
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(value)
-        if isinstance(old, float):
-            return float(value)
         if isinstance(old, list):
-            if isinstance(value, str):
-                return [v for v in value.split(",") if v]
-            return list(value)
-        return str(value)
-    except (TypeError, ValueError):
-        raise FerError(f"setting '{name}' expects a {type(old).__name__}, got {value!r}") from None
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else []
+            return _coerce_list(type(default[0]) if default else str, value)
+        return _coerce_scalar(old, value)
+    except (TypeError, ValueError, OverflowError):
+        raise FerError(f"setting '{name}' expects a {_kind(old)}, got {value!r}") from None
+
+
+def _coerce_scalar(old: Any, value: Any) -> Any:
+    if isinstance(old, bool):
+        if isinstance(value, str):
+            if value.strip().lower() in ("true", "1", "yes", "on"):
+                return True
+            if value.strip().lower() in ("false", "0", "no", "off"):
+                return False
+        elif isinstance(value, (bool, int)) and value in (0, 1):
+            return bool(value)
+        raise ValueError(value)
+    if isinstance(old, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise TypeError(value)  # True is not a number here, nor is a list
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(value)
+        if isinstance(old, int):
+            if not number.is_integer():
+                raise ValueError(value)
+            return int(number)
+        return number
+    if isinstance(value, (list, dict, tuple, set)):
+        raise TypeError(value)
+    return str(value)
+
+
+def _coerce_list(element: type, value: Any) -> list:
+    """A list setting from a list, or from one comma-separated string ("0.6,0.7,0.8" or "a.pt, b.pt")."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value]
+    elif isinstance(value, (dict, bool, str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(value)
+    value = list(value)
+    if any(isinstance(v, (list, tuple, dict, set)) or v is None for v in value):
+        raise TypeError(value)
+    return [str(v) if element is str else _coerce_scalar(element(), v) for v in value]
+
+
+def _kind(old: Any) -> str:
+    if isinstance(old, list):
+        return "comma-separated list" if not old or isinstance(old[0], str) else "list of numbers, e.g. 0.6,0.7,0.8"
+    return {bool: "bool (true or false)", int: "whole number", float: "number", str: "string"}.get(type(old), type(old).__name__)
 
 
 def _check(name: str, value: Any, f: dataclasses.Field) -> None:
+    """Choices and range (of each element, for a list setting)."""
     meta = f.metadata
     lo, hi, choices = meta.get("min"), meta.get("max"), meta.get("choices")
     if choices and value not in choices:
         raise FerError(f"setting '{name}' must be one of {', '.join(choices)}; got {value!r}")
-    if lo is not None and value < lo or hi is not None and value > hi:
-        raise FerError(f"setting '{name}' must be in [{lo}, {hi}]; got {value!r}")
+    for v in value if isinstance(value, list) else [value]:
+        if lo is not None and v < lo or hi is not None and v > hi:
+            raise FerError(f"setting '{name}' must be in [{lo}, {hi}]{' (each value)' if isinstance(value, list) else ''}; got {value!r}")

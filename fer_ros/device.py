@@ -21,3 +21,15 @@ def resolve_device(name: str) -> torch.device:
             raise FerError(f"device '{name}' does not exist: {torch.cuda.device_count()} CUDA device(s) found")
         return device
     raise FerError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N")
+
+
+def set_torch_threads(threads: int) -> None:
+    """Torch's intra-op CPU threads for the whole process (``classifier.threads``; 0 = leave torch's default).
+
+    Process-wide, so only entry points call it (the CLI commands, the ROS node's main), once,
+    before building a pipeline; a library object that did it would change every other user's torch.
+    """
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise FerError(f"thread count must be a whole number >= 0 (0 = torch's default), got {threads!r}")
+    if threads:
+        torch.set_num_threads(threads)

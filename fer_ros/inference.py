@@ -93,6 +93,8 @@ def class_probabilities(forward: Callable, x: torch.Tensor, mirror: bool = False
 
 
 class EmotionClassifier:
+    """PyTorch AMS-CNN checkpoints (one, or an ensemble) behind the ``fer_ros.classifier.Classifier`` protocol."""
+
     def __init__(self, weights: list[str] | None, device: torch.device, fusion: str = "sum", half: bool = False,
                  mirror: bool = False):
         if fusion not in FUSION_RULES:
@@ -120,6 +122,12 @@ class EmotionClassifier:
     def input_size(self) -> int:
         """Crop size the aligner should produce (the largest member input; others resize)."""
         return max(m.preprocessing.input_size for m in self.members)
+
+    @property
+    def align_template(self) -> np.ndarray | None:
+        """The first member's landmark template (members are expected to share the framing)."""
+        template = self.members[0].preprocessing.align_template
+        return None if template is None else np.asarray(template, np.float32)
 
     @property
     def is_trained(self) -> bool:

@@ -10,13 +10,14 @@ import time
 from contextlib import contextmanager
 
 import numpy as np
-import torch
 
 from fer_ros.alignment import FaceAligner
 from fer_ros.annotate import annotate
-from fer_ros.config import PipelineConfig, set_setting
+from fer_ros.classifier import Classifier
+from fer_ros.config import PipelineConfig, get_field, set_setting
 from fer_ros.detection import FaceDetector
 from fer_ros.device import resolve_device
+from fer_ros.errors import FerError
 from fer_ros.inference import EmotionClassifier
 from fer_ros.smoothing import EmotionSmoother
 from fer_ros.tracking import IouTracker
@@ -30,19 +31,31 @@ def timed(timings: dict, stage: str):
     timings[stage] = timings.get(stage, 0.0) + (time.perf_counter() - start) * 1000.0
 
 
+# Why a setting that is not ``live`` cannot change on a built pipeline (by name, else by section).
+FIXED_AT_BUILD = {
+    "detector.thresholds": "the MTCNN cascade is built with them",
+    "detector.device": "the detector's networks are loaded onto it",
+    "classifier": "the classifier's models are loaded, folded and traced with it",
+    "classifier.threads": "torch's thread count is process-wide; the command or node sets it at start-up",
+}
+
+
 class FramePipeline:
-    def __init__(self, config: PipelineConfig | None = None):
+    """``classifier``: any ``fer_ros.classifier.Classifier`` (another runtime); default: the PyTorch
+    checkpoints named by ``config.classifier``, on ``classifier.device`` (else ``detector.device``).
+
+    Torch's CPU thread count is process-wide, so it is the entry point's job
+    (``fer_ros.device.set_torch_threads``), not the pipeline's.
+    """
+
+    def __init__(self, config: PipelineConfig | None = None, classifier: Classifier | None = None):
         self.config = (config or PipelineConfig()).validate()
-        if self.config.classifier.threads:
-            torch.set_num_threads(self.config.classifier.threads)
-        self.device = resolve_device(self.config.detector.device)
         c = self.config.classifier
-        self.classifier = EmotionClassifier(c.weights or None, self.device, c.fusion, c.half, c.mirror)
-        self.class_names = self.classifier.class_names
+        self.device = resolve_device(c.device or self.config.detector.device)  # the classifier's device
+        self.classifier: Classifier = classifier or EmotionClassifier(c.weights or None, self.device, c.fusion, c.half, c.mirror)
+        self.class_names = list(self.classifier.class_names)
         self.detector = FaceDetector(self.config.detector)
-        template = self.classifier.members[0].preprocessing.align_template
-        self.aligner = FaceAligner(self.config.align, self.classifier.input_size,
-                                   template=None if template is None else np.asarray(template, np.float32))
+        self.aligner = FaceAligner(self.config.align, self.classifier.input_size, template=self.classifier.align_template)
         self.tracker = IouTracker(self.config.tracker)
         self.smoother = EmotionSmoother(self.config.smoother, self.class_names)
         self.frame_index = 0
@@ -61,7 +74,19 @@ class FramePipeline:
         return self.classifier.is_trained
 
     def set(self, name: str, value) -> None:
-        """Change one setting (dotted name) while running; stages read their config on every call."""
+        """Change one live setting (dotted name) while running; stages read their config on every call.
+
+        A setting that is not live is refused with the reason (FerError): it was used to build
+        a stage, so changing it here would be silently ignored.
+        """
+        try:
+            live = get_field(self.config, name).metadata.get("live")
+        except (AttributeError, KeyError):
+            live = None  # unknown: set_setting names the known settings
+        if live is False:
+            reason = FIXED_AT_BUILD.get(name) or FIXED_AT_BUILD.get(name.split(".")[0], "a stage is built with it")
+            raise FerError(f"setting '{name}' cannot change on a running pipeline ({reason}); "
+                           f"build a new pipeline (or restart the node) with the new value")
         set_setting(self.config, name, value)
 
     def process(self, image: RGBImage, stamp: float | None = None) -> FrameResult:

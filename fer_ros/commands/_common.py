@@ -4,6 +4,7 @@ from __future__ import annotations
 import yaml
 
 from fer_ros.config import PipelineConfig, flatten, set_setting
+from fer_ros.device import set_torch_threads
 from fer_ros.errors import FerError
 from fer_ros.ros.params import load_params_file
 
@@ -35,6 +36,14 @@ def pipeline_config(args) -> PipelineConfig:
     if args.detect_every:
         set_setting(config, "detect_every", args.detect_every)
     return config.validate()
+
+
+def build_pipeline(config: PipelineConfig):
+    """The command's pipeline, after the process-wide torch thread count (``classifier.threads``) is set."""
+    from fer_ros.pipeline import FramePipeline  # torch and the models load here, after the arguments are checked
+
+    set_torch_threads(config.classifier.threads)
+    return FramePipeline(config)
 
 
 def read_settings_file(path: str) -> dict:

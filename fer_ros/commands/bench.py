@@ -6,7 +6,7 @@ import json
 import sys
 
 from fer_ros import bench
-from fer_ros.commands._common import add_pipeline_options, pipeline_config
+from fer_ros.commands._common import add_pipeline_options, build_pipeline, pipeline_config
 from fer_ros.config import set_setting
 from fer_ros.errors import FerError
 from fer_ros.pipeline import FramePipeline
@@ -45,7 +45,7 @@ def run(args) -> int:
         set_setting(config, "classifier.threads", args.threads)
     if args.frames < 1:
         raise FerError(f"--frames must be at least 1, got {args.frames}")
-    pipeline = FramePipeline(config)
+    pipeline = build_pipeline(config)
     if args.soak or args.overload:
         report = _load_modes(pipeline, args)
     else:

@@ -5,9 +5,8 @@ import json
 import os
 
 from fer_ros import sample
-from fer_ros.commands._common import add_pipeline_options, pipeline_config
+from fer_ros.commands._common import add_pipeline_options, build_pipeline, pipeline_config
 from fer_ros.imageio import FrameWriter
-from fer_ros.pipeline import FramePipeline
 
 
 def register(sub) -> None:
@@ -20,7 +19,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    pipeline = FramePipeline(pipeline_config(args))
+    pipeline = build_pipeline(pipeline_config(args))
     print(f"weights: {pipeline.weights_info}")
     if not pipeline.is_trained:
         print("WARNING: these emotion weights are UNTRAINED: the labels below are meaningless.")

@@ -4,9 +4,8 @@ from __future__ import annotations
 import json
 import sys
 
-from fer_ros.commands._common import add_pipeline_options, pipeline_config
+from fer_ros.commands._common import add_pipeline_options, build_pipeline, pipeline_config
 from fer_ros.imageio import FrameWriter, open_source
-from fer_ros.pipeline import FramePipeline
 
 
 def register(sub) -> None:
@@ -23,7 +22,7 @@ def register(sub) -> None:
 def run(args) -> int:
     config = pipeline_config(args)
     with open_source(args.path) as source:  # bad input fails before the models load
-        pipeline = FramePipeline(config)
+        pipeline = build_pipeline(config)
         if not pipeline.is_trained:
             print("fer-ros detect: warning: the emotion weights are untrained; labels are meaningless", file=sys.stderr)
         writer = FrameWriter(args.annotate, source.fps or 25.0) if args.annotate else None

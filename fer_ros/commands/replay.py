@@ -6,9 +6,8 @@ import json
 import sys
 
 from fer_ros.bagtools import open_reader, read_label_csv, read_label_topic
-from fer_ros.commands._common import add_pipeline_options, pipeline_config
+from fer_ros.commands._common import add_pipeline_options, build_pipeline, pipeline_config
 from fer_ros.errors import FerError
-from fer_ros.pipeline import FramePipeline
 from fer_ros.replay import ANNOTATED_TOPIC, EMOTIONS_TOPIC, ReplayOptions, check_bag, replay_bag
 from fer_ros.replay_report import build_report, format_summary, save_report
 from fer_ros.ros.typestore import get_typestore
@@ -61,7 +60,7 @@ def run(args) -> int:
                             emotions_topic=args.emotions_topic, annotated_topic=args.annotated_topic, force=args.force,
                             max_frames=args.max_frames, progress=not args.no_progress)
     options.image_topic = check_bag(args.bag, options)
-    pipeline = FramePipeline(config)
+    pipeline = build_pipeline(config)
     if not pipeline.is_trained:
         print("fer-ros replay: warning: the emotion weights are untrained; labels are meaningless", file=sys.stderr)
     pipeline.warmup()  # the first frame's latency should not include lazy initialisation
