@@ -13,7 +13,7 @@ import sys
 
 from fer_ros.errors import FerError
 
-COMMANDS = ["detect", "demo", "train", "evaluate", "calibrate", "replay", "make_bag", "music", "bench"]
+COMMANDS = ["detect", "demo", "train", "evaluate", "calibrate", "stability", "replay", "make_bag", "music", "bench"]
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

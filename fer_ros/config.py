@@ -156,8 +156,14 @@ def set_setting(config: Any, dotted: str, value: Any) -> None:
 
 
 def flatten(values: dict, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; FerError when ``values`` is not a mapping."""
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise FerError(f"settings must be a mapping of names to values{' under ' + prefix[:-1] if prefix else ''}, "
+                       f"got a {type(values).__name__}")
     out = {}
-    for key, value in (values or {}).items():
+    for key, value in values.items():
         if isinstance(value, dict):
             out.update(flatten(value, f"{prefix}{key}."))
         else:
