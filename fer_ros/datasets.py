@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from fer_ros.emotions import match_classes
 from fer_ros.errors import FerError
 
 FER2013_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
@@ -50,6 +51,30 @@ class FaceDataset:
 
     def counts(self) -> dict[str, int]:
         return {n: int((self.labels == i).sum()) for i, n in enumerate(self.class_names)}
+
+
+def relabel(ds: FaceDataset, class_names: list[str]) -> tuple[FaceDataset, list[str]]:
+    """``ds`` with labels renumbered to ``class_names`` (a model's), matched by name and its aliases.
+
+    Returns the relabelled set and the classes of ``class_names`` that have no faces in it (CK+
+    has no neutral; FER2013 has no contempt). A dataset class that names none of them is refused,
+    naming its folder, because its faces could only be scored as wrong.
+    """
+    index = match_classes(ds.class_names, class_names)
+    unmapped = [name for name, i in zip(ds.class_names, index) if i is None]
+    if unmapped:
+        where = ", ".join(f"'{os.path.join(ds.source, n)}'" if os.path.isdir(ds.source) else f"'{n}'" for n in unmapped)
+        raise FerError(f"{ds.source}: class {'folders' if os.path.isdir(ds.source) else 'names'} {where} match none of the "
+                       f"model's classes ({', '.join(class_names)}, or aliases such as anger, happiness, sadness, "
+                       "surprised); rename or remove them (a split folder such as train/ needs --split)")
+    lookup = np.array(index, np.int64)
+    soft = None
+    if ds.soft_labels is not None:
+        soft = np.zeros((len(ds), len(class_names)), np.float32)
+        np.add.at(soft.T, lookup, ds.soft_labels.T)
+    out = FaceDataset(ds.images, lookup[ds.labels] if len(ds) else ds.labels, list(class_names), ds.agreement, ds.source, soft)
+    present = set(np.unique(out.labels).tolist())
+    return out, [c for i, c in enumerate(class_names) if i not in present]
 
 
 def check_labels(labels: np.ndarray, num_classes: int, source: str) -> None:

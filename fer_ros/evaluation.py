@@ -148,6 +148,10 @@ def format_report(m: dict) -> str:
     lines = [f"accuracy {m['accuracy']:.4f}   macro-F1 {m['macro_f1']:.4f}   ({m['samples']} faces)"
              + (f"   ECE {m['ece']:.4f} (temperature {m.get('temperature', 1.0):.3f})" if "ece" in m else ""),
              f"{'class':>10} {'prec':>6} {'recall':>6} {'f1':>6} {'n':>6}"]
+    if m.get("class_map"):
+        lines.insert(1, "dataset classes read as: " + ", ".join(f"{d} -> {c}" for d, c in m["class_map"].items()))
+    if m.get("absent_classes"):
+        lines.insert(1, f"no faces of: {', '.join(m['absent_classes'])} (macro-F1 is over the classes present)")
     for name, v in m["per_class"].items():
         lines.append(f"{name:>10} {v['precision']:6.3f} {v['recall']:6.3f} {v['f1']:6.3f} {v['support']:6d}")
     lines.append("confusion matrix (rows true, columns predicted):")

@@ -2,6 +2,7 @@
 import json
 import os
 
+import cv2
 import numpy as np
 import pytest
 
@@ -40,7 +41,8 @@ def test_evaluate_cli_json_and_files(tmp_path, capsys, tiny_checkpoint):
     data = make_folder_dataset(tmp_path / "faces", n_per_class=8)
     # the tiny checkpoint has the 7 FER2013 classes, the folder has 3: a clear error
     assert cli(["evaluate", "--data", str(data), "--weights", tiny_checkpoint]) == 2
-    assert "differ from the dataset" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "'" + str(data / "bar") + "'" in err and "match none of the model's classes" in err
     assert cli(["train", "--data", str(data), "--preset", "tiny", "--epochs", "1", "--out", str(tmp_path / "m"),
                 "--device", "cpu"]) == 0
     capsys.readouterr()
@@ -51,6 +53,55 @@ def test_evaluate_cli_json_and_files(tmp_path, capsys, tiny_checkpoint):
         assert key in report
     assert sum(map(sum, report["confusion_matrix"])) == 24
     assert (tmp_path / "rep" / "evaluation_confusion.png").stat().st_size > 1000
+
+
+def write_class_folders(root, counts: dict) -> str:
+    rng = np.random.default_rng(0)
+    for name, n in counts.items():
+        os.makedirs(root / name, exist_ok=True)
+        for i in range(n):
+            cv2.imwrite(str(root / name / f"{i}.png"), rng.integers(0, 256, (48, 48), dtype=np.uint8))
+    return str(root)
+
+
+def ferplus_checkpoint(path) -> str:
+    from fer_ros.checkpoint import save_checkpoint
+    from fer_ros.datasets import FERPLUS_CLASSES
+    from fer_ros.model import build_model, config_for
+    from fer_ros.preprocess import Preprocessing
+
+    save_checkpoint(str(path), build_model(config_for("tiny", input_size=48, num_classes=8)),
+                    Preprocessing(input_size=48, channels=1), FERPLUS_CLASSES)
+    return str(path)
+
+
+def test_evaluate_maps_folder_names_to_the_model_classes_and_reports_absent_ones(tmp_path, capsys, tiny_checkpoint):
+    # AffectNet-style names, a subset of the FER2013 classes, mixed case
+    data = write_class_folders(tmp_path / "affectnet", {"anger": 3, "Happiness": 4, "sadness": 2, "surprised": 1})
+    assert cli(["evaluate", "--data", data, "--weights", tiny_checkpoint, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["class_names"] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    support = {name: v["support"] for name, v in report["per_class"].items()}
+    assert support == {"angry": 3, "disgust": 0, "fear": 0, "happy": 4, "sad": 2, "surprise": 1, "neutral": 0}
+    assert report["absent_classes"] == ["disgust", "fear", "neutral"]
+    assert report["class_map"] == {"anger": "angry", "Happiness": "happy", "sadness": "sad", "surprised": "surprise"}
+    assert cli(["evaluate", "--data", data, "--weights", tiny_checkpoint]) == 0
+    assert "no faces of: disgust, fear, neutral" in capsys.readouterr().out
+
+    # CK+ names (no neutral) against a FER+ model, whose classes are spelled the other way
+    ckplus = write_class_folders(tmp_path / "ckplus", {n: 1 for n in ["anger", "contempt", "disgust", "fear", "happy",
+                                                                     "sadness", "surprise"]})
+    assert cli(["evaluate", "--data", ckplus, "--weights", ferplus_checkpoint(tmp_path / "ferplus.pt"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["absent_classes"] == ["neutral"] and report["samples"] == 7
+    assert report["class_map"] == {"happy": "happiness"}
+    assert report["per_class"]["contempt"]["support"] == 1 and report["per_class"]["neutral"]["support"] == 0
+
+    # a folder no class matches is refused by name, nothing is scored
+    write_class_folders(tmp_path / "affectnet", {"train": 1})
+    assert cli(["evaluate", "--data", data, "--weights", tiny_checkpoint]) == 2
+    err = capsys.readouterr().err
+    assert "'" + os.path.join(data, "train") + "'" in err and "--split" in err and len(err.splitlines()) == 1
 
 
 def write_fer_npz(path, usage, labels, seed=0):

@@ -9,8 +9,9 @@ import numpy as np
 from fer_ros import evaluation, training
 from fer_ros.checkpoint import load_checkpoint
 from fer_ros.config import PipelineConfig
-from fer_ros.datasets import drop_duplicates_of, load_dataset
+from fer_ros.datasets import drop_duplicates_of, load_dataset, relabel
 from fer_ros.device import resolve_device
+from fer_ros.emotions import match_classes
 from fer_ros.pipeline import FramePipeline
 
 
@@ -44,13 +45,19 @@ def run(args) -> int:
     else:
         loaded = load_checkpoint(args.weights, device)
         labels = args.labels or ("ferplus" if "contempt" in loaded.class_names else "fer2013")
-        ds = load_dataset(args.data, args.split, labels)
+        data = load_dataset(args.data, args.split, labels)
         if args.dedupe_against:
-            ds = drop_duplicates_of(ds, load_dataset(args.data, args.dedupe_against, labels))
+            data = drop_duplicates_of(data, load_dataset(args.data, args.dedupe_against, labels))
+        ds, absent = relabel(data, loaded.class_names)  # by class name and its aliases, not by position
         report, probs = evaluation.evaluate_checkpoint(loaded, ds, device, args.mirror)
+        report["absent_classes"] = absent
+        renamed = zip(data.class_names, match_classes(data.class_names, ds.class_names))
+        report["class_map"] = {name: ds.class_names[i] for name, i in renamed if name != ds.class_names[i]}
         if args.compare:
-            other, other_probs = evaluation.evaluate_checkpoint(load_checkpoint(args.compare, device), ds, device, args.mirror)
-            paired = evaluation.mcnemar(probs.argmax(1) == ds.labels, other_probs.argmax(1) == ds.labels)
+            compared = load_checkpoint(args.compare, device)
+            other_ds, _ = relabel(data, compared.class_names)
+            other, other_probs = evaluation.evaluate_checkpoint(compared, other_ds, device, args.mirror)
+            paired = evaluation.mcnemar(probs.argmax(1) == ds.labels, other_probs.argmax(1) == other_ds.labels)
             report["comparison"] = {"weights": args.compare, "accuracy": other["accuracy"], "macro_f1": other["macro_f1"], **paired}
         if args.through_pipeline:
             config = PipelineConfig()

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from fer_ros.emotions import EMOTIONS, canonical_emotion
 from fer_ros.errors import FerError
 
 STRATEGIES = ("match", "uplift")
@@ -21,20 +22,8 @@ NO_FACE_ACTIONS = ("pause", "keep", "stop")
 BACKENDS = ("log", "mpris", "command")
 PAUSE_MODES = ("sigstop", "terminate")
 
-# Class names of the bundled models (FER2013 seven classes, FER+ adds contempt), lower case.
-DEFAULT_EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt")
-
-# Other spellings datasets and models use for the same class.
-SYNONYMS = {
-    "anger": "angry",
-    "disgusted": "disgust",
-    "fearful": "fear",
-    "scared": "fear",
-    "happiness": "happy",
-    "joy": "happy",
-    "sadness": "sad",
-    "surprised": "surprise",
-}
+# The classes of the bundled models; the vocabulary (names, synonyms) lives in the core.
+DEFAULT_EMOTIONS = EMOTIONS
 
 # strategy "uplift": steer towards a calmer or happier mood instead of mirroring it.
 DEFAULT_UPLIFT = {
@@ -64,12 +53,6 @@ DEFAULT_PLAYLISTS = {
 }
 
 PLACEHOLDERS = ("{item}", "{items}", "{playlist}", "{emotion}")
-
-
-def canonical_emotion(name: str) -> str:
-    """Lower-case an emotion name and map synonyms (``Happiness`` -> ``happy``)."""
-    key = str(name).strip().lower()
-    return SYNONYMS.get(key, key)
 
 
 @dataclass
