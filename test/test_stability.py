@@ -29,7 +29,7 @@ def test_flips_uncertain_share_and_confidence_per_shot():
     assert s1.mean_confidence == pytest.approx(np.mean([0.5 + 0.05 * k for k in range(6)]))
     minutes = 6 / 24 / 60
     assert s1.label_flips_per_minute == pytest.approx(3 / minutes)  # happy>unc, unc>happy, happy>sad
-    assert s1.raw_flips_per_minute == pytest.approx(5 / minutes)
+    assert s1.raw_flips_per_minute == pytest.approx(4 / minutes)
     assert s1.labels == {"happy": 3, UNCERTAIN: 1, "sad": 2}
     assert s2.label_flips_per_minute == 0.0 and s2.mean_confidence == pytest.approx(0.9)
 
