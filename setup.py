@@ -45,7 +45,7 @@ setup(
         "scikit-image>=0.21",
         "matplotlib>=3.7",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={"test": ["pytest>=7", "hypothesis>=6.100", "ruff>=0.6"]},
     entry_points={
         "console_scripts": [
             "fer-ros = fer_ros.cli:main",

@@ -111,7 +111,7 @@ def load_checkpoint(path: str | None = None, device: torch.device | str = "cpu")
         temperature = float(payload.get("temperature", 1.0))
         if not 0 < temperature < 100:
             raise ValueError(f"temperature {temperature} outside (0, 100)")
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, FerError) as exc:
         raise FerError(f"checkpoint '{path}' has a malformed header ({exc}); retrain it with `fer-ros train`") from None
     if len(class_names) != cfg.num_classes:
         raise FerError(f"checkpoint '{path}' lists {len(class_names)} class names but its model has {cfg.num_classes} outputs")

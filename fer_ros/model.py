@@ -9,11 +9,13 @@ annotator can draw it) and the fusion weights.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from fer_ros.errors import FerError
 
 
 @dataclass
@@ -35,7 +37,7 @@ class AMSConfig:
         self.widths, self.kernels = tuple(self.widths), tuple(self.kernels)
         self.depths, self.scales = tuple(self.depths), tuple(self.scales)
         if not (len(self.kernels) == len(self.depths) == len(self.scales)):
-            raise ValueError("kernels, depths and scales need one entry per pathway")
+            raise FerError(f"kernels, depths and scales need one entry per pathway, got {len(self.kernels)}, {len(self.depths)}, {len(self.scales)}")
 
 
 PRESETS = {
@@ -51,7 +53,7 @@ PRESETS = {
 
 def config_for(preset: str, **overrides) -> AMSConfig:
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset '{preset}'; choose one of {', '.join(PRESETS)}")
+        raise FerError(f"unknown preset '{preset}'; choose one of {', '.join(PRESETS)}")
     return AMSConfig(**{**PRESETS[preset], **overrides})
 
 

@@ -46,7 +46,7 @@ class Detection:
         self.score = float(np.clip(self.score, 0.0, 1.0))
         x1, y1, x2, y2 = self.bbox
         if x2 < x1 or y2 < y1:
-            raise ValueError(f"malformed box {self.bbox.tolist()}: x2 < x1 or y2 < y1")
+            raise FerError(f"malformed box {self.bbox.tolist()}: x2 < x1 or y2 < y1")
 
     @property
     def width(self) -> float:

@@ -10,7 +10,7 @@ import unittest
 
 import pytest
 
-launch_testing = pytest.importorskip("launch_testing", reason="ROS 2 not sourced: launch_testing missing")
+pytest.importorskip("launch_testing", reason="ROS 2 not sourced: launch_testing missing")
 rclpy = pytest.importorskip("rclpy", reason="ROS 2 not sourced: rclpy missing")
 pytest.importorskip("fer_ros.msg", reason="fer_ros messages not built: colcon build, then source install/setup.bash")
 

@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from fer_ros.errors import FerError
 from fer_ros.model import PRESETS, block_widths, build_model, config_for, count_flops, count_parameters
 
 
@@ -54,6 +55,6 @@ def test_counts_are_positive_and_ordered():
 
 
 def test_unknown_preset_names_the_choices():
-    with pytest.raises(ValueError, match="small"):
+    with pytest.raises(FerError, match="small"):
         config_for("huge")
     assert set(PRESETS) >= {"paper", "small"}

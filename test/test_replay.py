@@ -22,7 +22,7 @@ from fer_ros.replay_report import (build_report, save_report, settle_times, trac
                                    truth_per_frame)
 from fer_ros.ros.convert import (frame_result_to_msg, make_header, result_from_msg, rgb_to_compressed_msg,  # noqa: E402
                                  rgb_to_image_msg, stamp_to_seconds)
-from fer_ros.ros.typestore import get_typestore, message_types  # noqa: E402
+from fer_ros.ros.typestore import message_types  # noqa: E402
 
 N = 6
 T0 = 1_700_000_000.0
