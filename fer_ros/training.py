@@ -52,6 +52,9 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--soft-labels", type=float, default=0.0, metavar="W",
                    help="weight 0..1 of the FER+ vote distribution in the target (1 = votes only; npz with ferplus_votes)")
+    p.add_argument("--teacher", action="append", default=None, metavar="WEIGHTS",
+                   help="distil from this checkpoint (repeat for an ensemble, fused by the sum rule, each with its mirror)")
+    p.add_argument("--distill", type=float, default=0.5, metavar="W", help="weight 0..1 of the teachers' distribution in the target")
     p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA", help="mixup with Beta(ALPHA, ALPHA) (0 = off)")
     p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"], help="adam, or sgd with Nesterov momentum 0.9")
     p.add_argument("--patience", type=int, default=6, help="early stopping: epochs without a better validation loss")
@@ -77,10 +80,30 @@ class Tensors:
     target: torch.Tensor  # float32 [N, C]: the training target distribution per face
 
 
-def to_tensors(ds: FaceDataset, pre: Preprocessing, args) -> Tensors:
+def to_tensors(ds: FaceDataset, pre: Preprocessing, args, teachers: bool = False) -> Tensors:
     agreement = None if ds.agreement is None else torch.from_numpy(ds.agreement)
     y = torch.from_numpy(ds.labels)
-    return Tensors(torch.from_numpy(to_model_input(ds.images, pre)), y, agreement, target_distribution(ds, args))
+    target = target_distribution(ds, args)
+    if teachers and getattr(args, "teacher", None):
+        w = args.distill
+        if not 0 < w <= 1:
+            raise FerError(f"--distill must be in 0..1, got {w}")
+        target = (1 - w) * target + w * teacher_distribution(ds, args.teacher)
+    return Tensors(torch.from_numpy(to_model_input(ds.images, pre)), y, agreement, target)
+
+
+def teacher_distribution(ds: FaceDataset, teachers: list[str]) -> torch.Tensor:
+    """Knowledge distillation targets: the teachers' calibrated probabilities (face + mirror, sum rule)
+    on the un-augmented training faces, computed once (augmentation is mild, so they stay valid)."""
+    from fer_ros.evaluation import check_classes, predict
+
+    probs = []
+    for path in teachers:
+        loaded = load_checkpoint(path)
+        check_classes(loaded, ds)
+        probs.append(predict(loaded, ds.images, torch.device("cpu"), mirror=True)[0])
+        log(f"teacher {loaded.path}: {np.mean(probs[-1].argmax(1) == ds.labels):.4f} on the training faces")
+    return torch.from_numpy(np.mean(probs, axis=0).astype(np.float32))
 
 
 def target_distribution(ds: FaceDataset, args) -> torch.Tensor:
@@ -227,7 +250,7 @@ def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
     cfg = config_for(args.preset, **overrides)
     pre = Preprocessing(input_size=cfg.input_size, channels=cfg.in_chans, clahe=not args.no_clahe,
                         align_template=TEMPLATE.tolist())  # live crops framed like FER2013's
-    train_t, val_t = to_tensors(train_ds, pre, args), to_tensors(val_ds, pre, args)
+    train_t, val_t = to_tensors(train_ds, pre, args, teachers=True), to_tensors(val_ds, pre, args)
 
     model = build_model(cfg)
     model = model.to(device, memory_format=memory_format(model))

@@ -105,3 +105,25 @@ def test_cosine_schedule_anneals_to_zero_and_step_halves():
             lrs.append(opt.param_groups[0]["lr"])
         assert all(a >= b for a, b in zip(lrs, lrs[1:]))  # never rises
         assert lrs[-1] == pytest.approx(expect_end, abs=1e-9)
+
+
+def test_soft_labels_and_distillation_shape_the_target(tmp_path):
+    """--soft-labels mixes FER+ votes into the target; --teacher/--distill mixes in the teachers' probabilities."""
+    from fer_ros.datasets import FaceDataset
+    from fer_ros.preprocess import Preprocessing
+
+    data = make_folder_dataset(tmp_path / "faces", n_per_class=10)
+    teacher = training.main(args_for(data, tmp_path / "teacher", "--epochs", "1"))["best"]
+    ds = load_dataset(str(data))
+    votes = np.tile(np.array([[0.2, 0.5, 0.3]], np.float32), (len(ds), 1))
+    ds = FaceDataset(ds.images, ds.labels, ds.class_names, None, "votes", votes)
+    pre = Preprocessing(input_size=32)
+    soft = training.to_tensors(ds, pre, args_for(data, tmp_path / "x", "--soft-labels", "1")).target
+    assert np.allclose(soft.numpy(), votes)
+    half = training.to_tensors(ds, pre, args_for(data, tmp_path / "x", "--soft-labels", "0.5")).target.numpy()
+    assert np.allclose(half, 0.5 * votes + 0.5 * np.eye(3)[ds.labels])
+    distilled = training.to_tensors(ds, pre, args_for(data, tmp_path / "x", "--teacher", teacher, "--distill", "1"),
+                                    teachers=True).target.numpy()
+    assert np.allclose(distilled.sum(1), 1, atol=1e-5) and not np.allclose(distilled, np.eye(3)[ds.labels])
+    with pytest.raises(FerError, match="no"):
+        training.to_tensors(load_dataset(str(data)), pre, args_for(data, tmp_path / "x", "--soft-labels", "1"))
