@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import platform
 import queue
-import resource
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,7 +26,9 @@ import numpy as np
 import torch
 
 from fer_ros.errors import FerError
+from fer_ros.imageio import decode_rgb, encode_rgb
 from fer_ros.latest import LatestFrame
+from fer_ros.memory import current_rss_mb, peak_rss_mb
 from fer_ros.types import Detection, RGBImage
 
 STAGES = ("decode", "detect", "align", "classify", "track", "smooth", "annotate")
@@ -85,17 +86,14 @@ def _paste(canvas: RGBImage, patch: RGBImage, x: int, y: int, size: int) -> None
 
 
 def encode_jpeg(rgb: RGBImage) -> bytes:
-    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        raise FerError("OpenCV could not encode a benchmark frame as JPEG; check the OpenCV installation")
-    return buf.tobytes()
+    return encode_rgb(rgb, "jpeg", JPEG_QUALITY)
 
 
 def decode_jpeg(data: bytes) -> RGBImage:
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
+    rgb = decode_rgb(data)
+    if rgb is None:
         raise FerError(f"could not decode a {len(data)}-byte benchmark frame as JPEG; check the OpenCV installation")
-    return np.ascontiguousarray(bgr[..., ::-1])
+    return rgb
 
 
 def scene_frames(width: int, height: int, faces: int, n: int) -> list[bytes]:
@@ -271,20 +269,6 @@ def settings(pipeline) -> dict:
 
 
 # --- environment and memory ----------------------------------------------------------------------
-
-def current_rss_mb() -> float:
-    """Resident memory now (Linux /proc); the peak so far where /proc is missing."""
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return peak_rss_mb()
-
-
-def peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if platform.system() == "Darwin" else peak / 1024.0  # macOS: bytes, Linux: KiB
-
 
 def environment(pipeline) -> dict:
     """What the numbers depend on: device, CPU, threads, and how busy the machine was."""

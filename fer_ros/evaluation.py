@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import resource
 import time
 
 import cv2
@@ -19,6 +18,7 @@ from fer_ros.checkpoint import LoadedModel
 from fer_ros.datasets import FaceDataset
 from fer_ros.errors import FerError
 from fer_ros.inference import class_probabilities
+from fer_ros.memory import peak_rss_mb
 from fer_ros.preprocess import to_model_input
 
 
@@ -41,10 +41,6 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: 
         "class_names": list(class_names),
         "samples": int(len(y_true)),
     }
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
 @torch.inference_mode()

@@ -173,14 +173,43 @@ def _check_readable(path: Path) -> None:
         raise FerError(f"cannot decode '{path}': the file is empty, not an image or video OpenCV can read")
 
 
+# --- the one image codec: encoded bytes (jpeg, png, ...) <-> RGBImage ----------------------------
+
+def encode_rgb(rgb: RGBImage, fmt: str = "jpeg", quality: int = 90) -> bytes:
+    """Encode an RGB image as ``fmt`` (jpeg, png, bmp; ``quality`` 0-100 for jpeg)."""
+    suffix = "." + {"jpg": "jpeg"}.get(fmt.lower().lstrip("."), fmt.lower().lstrip("."))
+    if suffix not in IMAGE_EXTENSIONS:
+        raise FerError(f"cannot encode an image as '{fmt}'; use one of {', '.join(e.lstrip('.') for e in IMAGE_EXTENSIONS)}")
+    rgb = as_rgb_image(rgb)
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if suffix == ".jpeg" else []
+    try:
+        ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(rgb[..., ::-1]), params)
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise FerError(f"OpenCV could not encode a {rgb.shape[1]}x{rgb.shape[0]} image as {fmt}; try png")
+    return encoded.tobytes()
+
+
+def decode_rgb(data: bytes | bytearray | memoryview | np.ndarray) -> RGBImage | None:
+    """Decode encoded image bytes (any format OpenCV reads; grey, colour or with alpha) to RGB; None if they are not one."""
+    buffer = np.ascontiguousarray(data, np.uint8).reshape(-1) if isinstance(data, np.ndarray) else np.frombuffer(data, np.uint8)
+    if buffer.size == 0:
+        return None
+    try:
+        bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    except cv2.error:  # some malformed headers raise instead of returning None
+        return None
+    return None if bgr is None or bgr.size == 0 else _to_rgb(bgr)
+
+
 def _decode_image(path: Path) -> RGBImage | None:
     """Decode an image file (via bytes, so non-ASCII paths work everywhere); None if not an image."""
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as exc:
         raise FerError(f"cannot read '{path}': {exc.strerror}; check the path and its permissions") from None
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    return None if bgr is None else _to_rgb(bgr)
+    return decode_rgb(data)
 
 
 def _to_rgb(bgr: np.ndarray) -> RGBImage:
@@ -209,13 +238,10 @@ def write_image(path: str | os.PathLike, image: RGBImage) -> None:
     if suffix not in IMAGE_EXTENSIONS:
         raise FerError(f"cannot write an image to '{path}': unknown extension '{suffix}'; "
                        f"use one of {', '.join(IMAGE_EXTENSIONS)}")
-    bgr = cv2.cvtColor(as_rgb_image(image), cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(suffix, bgr)
-    if not ok:
-        raise FerError(f"OpenCV could not encode an image as '{suffix}' for '{path}'; try .png")
+    encoded = encode_rgb(image, suffix, quality=95)
     _make_parent(path)
     try:
-        encoded.tofile(str(path))
+        path.write_bytes(encoded)
     except OSError as exc:
         raise FerError(f"cannot write '{path}': {exc.strerror}; check the folder exists and is writable") from None
 

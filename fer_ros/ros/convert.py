@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from fer_ros.errors import FerError
+from fer_ros.imageio import decode_rgb, encode_rgb
 from fer_ros.types import FaceResult, FrameResult, RGBImage, as_rgb_image
 
 
@@ -257,11 +258,11 @@ def compressed_msg_to_rgb(msg: Any) -> RGBImage:
     data = _as_uint8(msg.data)
     if data.size == 0:
         raise FerError(f"compressed image (format '{msg.format}') has no data; check the publisher")
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if bgr is None or bgr.size == 0:
+    rgb = decode_rgb(data)
+    if rgb is None:
         raise FerError(f"could not decode compressed image (format '{msg.format}', {data.size} bytes): "
                        "corrupt data or not jpeg/png (compressedDepth is not supported)")
-    return np.ascontiguousarray(bgr[..., ::-1])
+    return rgb
 
 
 def msg_to_rgb(msg: Any) -> RGBImage:
@@ -285,10 +286,6 @@ def rgb_to_compressed_msg(rgb: RGBImage, header: Any, types: MessageTypes, fmt: 
     rgb = as_rgb_image(rgb)
     if fmt not in ("jpeg", "png"):
         raise FerError(f"cannot compress to '{fmt}'; use jpeg or png")
-    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if fmt == "jpeg" else []
-    ok, buffer = cv2.imencode(".jpg" if fmt == "jpeg" else ".png", np.ascontiguousarray(rgb[..., ::-1]), params)
-    if not ok:
-        raise FerError(f"OpenCV could not encode a {rgb.shape[1]}x{rgb.shape[0]} image as {fmt}")
     return types.CompressedImage(header=header, format=f"rgb8; {fmt} compressed bgr8",
-                                 data=types.uint8_array(buffer.tobytes()))
+                                 data=types.uint8_array(encode_rgb(rgb, fmt, quality)))
 
