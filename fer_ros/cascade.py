@@ -67,11 +67,13 @@ class MtcnnCascade:
 
     # --- stage 1: P-Net on the pyramid -------------------------------------------------------------
 
-    def _proposals(self, image: np.ndarray) -> np.ndarray:
-        """Square candidate windows [K, 5] (x1 y1 x2 y2 score) from every pyramid level."""
+    def _proposals(self, image: np.ndarray, scales: list[float] | None = None) -> np.ndarray:
+        """Square candidate windows [K, 5] (x1 y1 x2 y2 score) from every pyramid level (or ``scales``)."""
         height, width = image.shape[:2]
         found, level = [], image
-        for scale in pyramid_scales(height, width, self.min_face_size, self.factor):
+        if scales is None:
+            scales = pyramid_scales(height, width, self.min_face_size, self.factor)
+        for scale in scales:
             size = (int(width * scale + 1), int(height * scale + 1))
             # Each level shrinks the previous one: INTER_AREA of the full frame is costly for
             # non-integer ratios, and the levels are only 1/0.709 apart.
@@ -102,18 +104,91 @@ class MtcnnCascade:
     # --- stage 3: O-Net, landmarks ---------------------------------------------------------------
 
     def _output(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        reg, marks, prob = self.onet(self._tensor(crop_windows(image, boxes, ONET_SIZE)))
-        score = prob[:, 1].float().cpu().numpy()
-        keep = score > self.thresholds[2]
-        boxes = np.concatenate([boxes[keep, :4], score[keep, None]], axis=1)
-        reg, marks = reg.float().cpu().numpy()[keep], marks.float().cpu().numpy()[keep]
-        w = boxes[:, 2:3] - boxes[:, 0:1] + 1.0
-        h = boxes[:, 3:4] - boxes[:, 1:2] + 1.0
-        points = np.stack([w * marks[:, :5] + boxes[:, 0:1] - 1.0, h * marks[:, 5:] + boxes[:, 1:2] - 1.0], axis=2)
-        boxes = regress(boxes, reg)
+        boxes, points = self._onet(image, boxes)
+        keep = boxes[:, 4] > self.thresholds[2]
+        boxes, points = boxes[keep], points[keep]
         pick = nms_min(boxes, NMS_ONET)
         boxes, points = boxes[pick], points[pick]
         return boxes[:, :4].astype(np.float32), boxes[:, 4].astype(np.float32), points.astype(np.float32)
+
+    def _onet(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """O-Net on square windows [K, >=4] -> regressed boxes [K, 5] (x1 y1 x2 y2 score), landmarks [K, 5, 2]."""
+        reg, marks, prob = self.onet(self._tensor(crop_windows(image, boxes, ONET_SIZE)))
+        score = prob[:, 1].float().cpu().numpy()
+        boxes = np.concatenate([boxes[:, :4], score[:, None]], axis=1)
+        reg, marks = reg.float().cpu().numpy(), marks.float().cpu().numpy()
+        w = boxes[:, 2:3] - boxes[:, 0:1] + 1.0
+        h = boxes[:, 3:4] - boxes[:, 1:2] + 1.0
+        points = np.stack([w * marks[:, :5] + boxes[:, 0:1] - 1.0, h * marks[:, 5:] + boxes[:, 1:2] - 1.0], axis=2)
+        return regress(boxes, reg), points
+
+    # --- known faces: a small cascade around one place ----------------------------------------------
+
+    @torch.inference_mode()
+    def search(self, image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, float, np.ndarray] | None:
+        """The whole cascade on the neighbourhood of ``box`` only, for faces of about its size.
+
+        For a face that moved too far for ``refine`` (a fast face, or one found on an older frame):
+        P-Net on a region three box widths wide at the pyramid levels for faces of 0.6-1.6 times
+        the box, then R-Net and O-Net. A few milliseconds instead of the full frame's tens. Returns
+        the face nearest the box's centre (box [4], score, landmarks [5, 2]) or None.
+        """
+        height, width = image.shape[:2]
+        x1, y1, x2, y2 = (float(v) for v in box[:4])
+        side = max(x2 - x1, y2 - y1, float(PNET_CELL))
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        left, top = int(max(cx - 1.5 * side, 0)), int(max(cy - 1.5 * side, 0))
+        right, bottom = int(min(cx + 1.5 * side, width)), int(min(cy + 1.5 * side, height))
+        if right - left < PNET_CELL or bottom - top < PNET_CELL:
+            return None
+        region = np.ascontiguousarray(image[top:bottom, left:right])
+        smallest = max(0.6 * side, PNET_CELL)
+        scales = [s for s in pyramid_scales(bottom - top, right - left, smallest, self.factor)
+                  if s * 1.6 * side >= PNET_CELL * self.factor]
+        boxes = self._proposals(region, scales) if scales else np.zeros((0, 5), np.float32)
+        if len(boxes):
+            boxes = self._refine(region, boxes)
+        if not len(boxes):
+            return None
+        found, scores, points = self._output(region, boxes)
+        if not len(found):
+            return None
+        centres = np.stack([(found[:, 0] + found[:, 2]) / 2 + left, (found[:, 1] + found[:, 3]) / 2 + top], axis=1)
+        i = int(np.argmin(np.linalg.norm(centres - np.array([cx, cy]), axis=1)))
+        offset = np.array([left, top], np.float32)
+        return np.concatenate([found[i, :2] + offset, found[i, 2:4] + offset]), float(scores[i]), points[i] + offset
+
+    # --- known faces: R-Net and O-Net only ---------------------------------------------------------
+
+    @torch.inference_mode()
+    def refine(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Find again each face whose box (or prediction) is known, without the P-Net pyramid.
+
+        Each box [N, 4] (a previous detection's, in this module's convention) is squared and
+        passed through R-Net and O-Net exactly as a P-Net proposal would be: a fresh box,
+        landmarks and score for about a millisecond per face on one CPU core, where the pyramid
+        costs tens of milliseconds per frame. Returns boxes [N, 4], scores [N] and landmarks
+        [N, 5, 2] in input order; a face that R-Net or O-Net rejects gets score 0 (and NaN box
+        and landmarks), so the caller can tell which tracks lost their face.
+        """
+        n = len(boxes)
+        out_boxes = np.full((n, 4), np.nan, np.float32)
+        out_scores = np.zeros(n, np.float32)
+        out_points = np.full((n, 5, 2), np.nan, np.float32)
+        if n == 0:
+            return out_boxes, out_scores, out_points
+        windows = square(np.asarray(boxes, np.float32).reshape(-1, 4))
+        reg, prob = self.rnet(self._tensor(crop_windows(image, windows, RNET_SIZE)))
+        score = prob[:, 1].float().cpu().numpy()
+        alive = np.flatnonzero(score > self.thresholds[1])
+        if len(alive) == 0:
+            return out_boxes, out_scores, out_points
+        moved = regress(np.concatenate([windows[alive], score[alive, None]], axis=1), reg.float().cpu().numpy()[alive])
+        found, points = self._onet(image, square(moved))
+        ok = found[:, 4] > self.thresholds[2]
+        rows = alive[ok]
+        out_boxes[rows], out_scores[rows], out_points[rows] = found[ok, :4], found[ok, 4], points[ok]
+        return out_boxes, out_scores, out_points
 
     def _tensor(self, images: np.ndarray) -> torch.Tensor:
         """uint8 [N, H, W, 3] -> float [N, 3, H, W] scaled to about [-1, 1] as MTCNN was trained."""

@@ -32,6 +32,9 @@ class DetectorConfig:
     min_score: float = setting(0.9, "drop detections whose final score is below this", min=0.0, max=1.0, live=True)
     downscale: float = setting(1.0, "detect on the frame shrunk by this factor (1 = full size, 2 = half); boxes are mapped back", min=1.0, max=8.0, live=True)
     scale_factor: float = setting(0.709, "MTCNN image pyramid step", min=0.3, max=0.95, live=True)
+    background_lag: int = setting(3, "run the full-frame detection on a second thread while tracked faces are refreshed; its new "
+                                     "faces join this many frames after it started (a fixed frame, so runs are repeatable); "
+                                     "0 = run it on the frame itself", min=0, max=100, live=True)
 
 
 @dataclass
@@ -44,7 +47,10 @@ class AlignConfig:
 @dataclass
 class TrackerConfig:
     iou_threshold: float = setting(0.3, "smallest box IoU that continues a track", min=0.0, max=1.0, live=True)
-    max_missed: int = setting(5, "detection rounds a track may miss before it ends", min=0, max=1000, live=True)
+    max_missed: int = setting(5, "detection rounds a track may miss before it ends (with tracker.refine every frame is a round)", min=0, max=1000, live=True)
+    refine: bool = setting(True, "refresh every tracked face on every frame with MTCNN's R-Net and O-Net on a window around "
+                                 "its predicted box (fresh box, landmarks and score, about 1 ms per face); false = carry the "
+                                 "last detected box between full detections", live=True)
     max_jump: float = setting(1.0, "fast faces: a track IoU could not match takes an unmatched face of similar size whose "
                                    "centre is within this many face widths of the predicted one (0 = IoU only)",
                               min=0.0, max=10.0, live=True)
@@ -85,7 +91,8 @@ class PipelineConfig:
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     smoother: SmootherConfig = field(default_factory=SmootherConfig)
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
-    detect_every: int = setting(1, "run the detector every N frames; the tracker carries boxes in between", min=1, max=100, live=True)
+    detect_every: int = setting(5, "run the full-frame detector every N frames (and on the frame after a tracked face is lost); "
+                                   "in between, tracked faces are refreshed (tracker.refine) or carried", min=1, max=100, live=True)
 
     def validate(self) -> "PipelineConfig":
         """Check (and coerce) every setting, also ones assigned directly in Python; FerError names the first bad one."""

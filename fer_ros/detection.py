@@ -71,6 +71,35 @@ class FaceDetector:
         detections.sort(key=lambda d: d.score, reverse=True)
         return detections
 
+    def refine(self, image: RGBImage, boxes: list[np.ndarray]) -> list[Detection | None]:
+        """Find each known face again near its box with R-Net and O-Net only (no pyramid).
+
+        One entry per box, in order: a fresh ``Detection`` (box, landmarks, score) or ``None``
+        when the cascade no longer sees a face there (score below the R-/O-Net thresholds or
+        ``min_score``). Works on the full-size frame whatever ``downscale`` is: it only cuts
+        small windows, so the full resolution costs nothing here.
+        """
+        image = as_rgb_image(image)
+        if not len(boxes):
+            return []
+        height, width = image.shape[:2]
+        found, scores, points = self._mtcnn.refine(image, np.stack([np.asarray(b, np.float32) for b in boxes]))
+        out: list[Detection | None] = []
+        for box, score, landmarks in zip(found, scores, points):
+            clipped = _clip_box(box, width, height) if score >= max(self.config.min_score, 1e-6) else None
+            out.append(None if clipped is None else Detection(bbox=clipped, landmarks=landmarks, score=float(score)))
+        return out
+
+    def search(self, image: RGBImage, box: np.ndarray) -> Detection | None:
+        """Look for a face of about ``box``'s size near it with the whole cascade on that
+        neighbourhood only (for a face that moved too far for ``refine``); None when there is none."""
+        image = as_rgb_image(image)
+        hit = self._mtcnn.search(image, np.asarray(box, np.float32))
+        if hit is None or hit[1] < self.config.min_score:
+            return None
+        clipped = _clip_box(hit[0], image.shape[1], image.shape[0])
+        return None if clipped is None else Detection(bbox=clipped, landmarks=hit[2], score=hit[1])
+
     def _shrink(self, image: RGBImage) -> tuple[RGBImage, float, float]:
         """Resize by 1/downscale (INTER_AREA) and return the x/y factors back to full frame."""
         factor = float(self.config.downscale)

@@ -18,6 +18,7 @@ from fer_ros.config import PipelineConfig, get_field, set_setting
 from fer_ros.detection import FaceDetector
 from fer_ros.device import resolve_device
 from fer_ros.errors import FerError
+from fer_ros.finder import FaceFinder
 from fer_ros.inference import EmotionClassifier
 from fer_ros.smoothing import EmotionSmoother
 from fer_ros.tracking import IouTracker
@@ -57,6 +58,7 @@ class FramePipeline:
         self.detector = FaceDetector(self.config.detector)
         self.aligner = FaceAligner(self.config.align, self.classifier.input_size, template=self.classifier.align_template)
         self.tracker = IouTracker(self.config.tracker)
+        self.finder = FaceFinder(self.detector, self.tracker, self.config)
         self.smoother = EmotionSmoother(self.config.smoother, self.class_names)
         self.frame_index = 0
 
@@ -93,15 +95,7 @@ class FramePipeline:
         image = as_rgb_image(image)
         stamp = float(self.frame_index) if stamp is None else float(stamp)
         timings: dict[str, float] = {}
-        run_detection = self.frame_index % self.config.detect_every == 0 or len(self.tracker) == 0
-        if run_detection:
-            with timed(timings, "detect"):
-                detections = self.detector.detect(image)
-            with timed(timings, "track"):
-                tracks = self.tracker.update(detections)
-        else:
-            with timed(timings, "track"):
-                tracks = self.tracker.carry()
+        tracks, run_detection = self.finder.step(image, self.frame_index, timings)
         with timed(timings, "track"):
             for ended in self.tracker.pop_ended():
                 self.smoother.drop(ended)
@@ -139,6 +133,7 @@ class FramePipeline:
         for each batch size (the first costs ~10x a normal call), so batches of 1-3 faces run twice.
         """
         self.detector.detect(np.full((size[1], size[0], 3), 127, np.uint8))
+        self.finder.warmup(np.full((size[1], size[0], 3), 127, np.uint8))
         s = self.classifier.input_size
         face = np.full((s, s, 3), 127, np.uint8)
         for n in (1, 1, 2, 2, 3, 3):
@@ -147,6 +142,7 @@ class FramePipeline:
 
     def reset(self) -> None:
         """Forget all tracks (a new video, a bag loop, a camera restart)."""
+        self.finder.reset()
         self.tracker.reset()
         self.smoother.reset()
         self.frame_index = 0

@@ -106,7 +106,6 @@ class ReplayResult:
     wall_s: float
     weights: str
     device: str
-    interrupted: str = ""  # why reading stopped early ("" when the whole topic was read)
 
 
 class _Skip(Exception):

@@ -22,6 +22,9 @@ from fer_ros.types import Detection, Track
 # Ended ids waiting for pop_ended(). The pipeline pops every frame; the bound only keeps memory
 # flat for a caller that never does (it then loses the oldest ids, nothing else).
 _MAX_PENDING_ENDED = 1024
+# Two refreshed tracks whose boxes overlap more than this found the same face (MTCNN's own boxes
+# of one face overlap far more; two neighbouring faces far less).
+DUPLICATE_IOU = 0.5
 
 
 def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
@@ -65,9 +68,10 @@ class _TrackState:
         """Box expected at the next detection round if the face keeps its speed."""
         return self.bbox + self.velocity * (self.missed + 1)
 
-    def view(self, detection_index: int | None) -> Track:
+    def view(self, detection_index: int | None, detected: bool | None = None) -> Track:
+        detected = detection_index is not None if detected is None else detected
         return Track(track_id=self.track_id, bbox=self.bbox.copy(), landmarks=self.landmarks.copy(),
-                     score=self.score, detected=detection_index is not None, detection_index=detection_index)
+                     score=self.score, detected=detected, detection_index=detection_index)
 
 
 class IouTracker:
@@ -106,13 +110,55 @@ class IouTracker:
             if track.track_id not in matched_index:
                 track.missed += 1
                 if track.missed > self.config.max_missed:
-                    del self._tracks[track.track_id]
-                    self._ended.append(track.track_id)
+                    self._end(track.track_id)
         claimed = set(matched_index.values())
         for d, det in enumerate(detections):
             if d not in claimed:
                 matched_index[self._start(det)] = d
         return [self._tracks[k].view(matched_index.get(k)) for k in sorted(self._tracks)]
+
+    def refresh(self, found: dict[int, Detection | None], new: list[Detection] = ()) -> list[Track]:
+        """A round in which each live track was looked for near its own box instead of matched
+        against a full-frame detection (``FaceDetector.refine``); return every live track, sorted by id.
+
+        ``found[track_id]``: the face found there (the track takes its box, ``detected=True``) or
+        ``None`` (the track counts a miss, as in ``update``, and is returned with its last box).
+        Two tracks that found the same face are one face: the younger one ends at once. ``new``:
+        faces of a full-frame detection that no live track covers; each starts a track unless it
+        overlaps a live one. ``detection_index`` is None throughout (there is no detection list).
+        """
+        kept: list[np.ndarray] = []
+        for track_id in sorted(self._tracks):
+            track, det = self._tracks[track_id], found.get(track_id)
+            if det is not None and kept and iou_matrix(det.bbox, np.stack(kept)).max() > DUPLICATE_IOU:
+                self._end(track_id)  # it followed an older track onto the same face
+            elif det is not None:
+                self._absorb(track, det)
+                kept.append(det.bbox)
+            else:
+                track.missed += 1
+                if track.missed > self.config.max_missed:
+                    self._end(track_id)
+        fresh = {k for k, d in found.items() if d is not None and k in self._tracks}
+        for det in new:
+            boxes = [t.bbox for t in self._tracks.values()]
+            if not boxes or iou_matrix(det.bbox, np.stack(boxes)).max() <= DUPLICATE_IOU:
+                fresh.add(self._start(det))
+        return [self._tracks[k].view(None, detected=k in fresh) for k in sorted(self._tracks)]
+
+    def predictions(self) -> dict[int, np.ndarray]:
+        """Box each live track is expected at in the next round (its last box plus its speed), by id."""
+        return {k: self._tracks[k].predicted().astype(np.float32) for k in sorted(self._tracks)}
+
+    def missing(self) -> list[int]:
+        """Ids of live tracks that missed their last round (candidates for a full-frame look)."""
+        return [k for k in sorted(self._tracks) if self._tracks[k].missed > 0]
+
+    def match(self, detections: list[Detection]) -> dict[int, int]:
+        """Which live track each detection continues (track id -> index), as ``update`` would pair
+        them, without changing any track: for a full-frame detection of an earlier frame."""
+        tracks = [self._tracks[k] for k in sorted(self._tracks)]
+        return {t.track_id: d for t, d in self._associate(tracks, list(detections))}
 
     def carry(self) -> list[Track]:
         """Live tracks for a frame where the detector did not run: last boxes, ``detected=False``.
@@ -176,6 +222,10 @@ class IouTracker:
         allowed = (jump <= self.config.max_jump) & (scale > 2 / 3) & (scale < 1.5)
         rows, cols = linear_sum_assignment(np.where(allowed, jump, 1e6))
         return [(left_t[r], left_d[c]) for r, c in zip(rows, cols) if allowed[r, c]]
+
+    def _end(self, track_id: int) -> None:
+        del self._tracks[track_id]
+        self._ended.append(track_id)
 
     def _absorb(self, track: _TrackState, det: Detection) -> None:
         rounds = track.missed + 1  # detection rounds since this track's last detection

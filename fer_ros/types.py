@@ -17,7 +17,6 @@ import numpy as np
 from fer_ros.errors import FerError
 
 RGBImage = np.ndarray  # uint8, HxWx3, RGB order
-GrayImage = np.ndarray  # uint8, HxW
 
 UNCERTAIN = "uncertain"  # label published while confidence is below the threshold
 

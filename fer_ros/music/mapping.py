@@ -52,8 +52,6 @@ DEFAULT_PLAYLISTS = {
     "uplift": ["sunny acoustic", "motown classics"],
 }
 
-PLACEHOLDERS = ("{item}", "{items}", "{playlist}", "{emotion}")
-
 
 @dataclass
 class NoFaceConfig:

@@ -17,7 +17,6 @@ from fer_ros.types import UNCERTAIN
 
 log = logging.getLogger(__name__)
 
-ACTIONS = ("play", "keep", "pause", "stop")
 BACKWARD_TOLERANCE_S = 1.0  # a stamp further back than this means the source restarted (looped bag, new video)
 
 
