@@ -1,6 +1,7 @@
 """`fer-ros evaluate`: accuracy, per-class P/R/F1, macro-F1, confusion matrix, speed, memory."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 
@@ -31,7 +32,9 @@ def register(sub) -> None:
     p.add_argument("--through-pipeline", type=int, default=0, metavar="N",
                    help="also push N faces, upscaled to camera size, through detect -> align -> classify")
     p.add_argument("--upscale", type=int, default=4, help="--through-pipeline: enlarge the 48 px faces this many times (4 = 192 px)")
-    p.add_argument("--mirror", action="store_true", help="average each face with its mirror image (test-time augmentation)")
+    p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
+                   help="average each face with its mirror image (test-time augmentation); "
+                        "default: what the pipeline does (classifier.mirror)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default=None, help="directory for evaluation.json and the confusion matrix PNG")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
@@ -40,6 +43,8 @@ def register(sub) -> None:
 
 def run(args) -> int:
     device = resolve_device(args.device)
+    if args.mirror is None:  # evaluate what the robot runs when given no options
+        args.mirror = PipelineConfig().classifier.mirror
     if args.kfold:
         report = cross_validate(args)
     else:
