@@ -62,11 +62,6 @@ class FramePipeline:
         self.smoother = EmotionSmoother(self.config.smoother, self.class_names)
         self.frame_index = 0
 
-    @classmethod
-    def from_settings(cls, settings: dict | None = None) -> "FramePipeline":
-        """Build from a nested or dotted settings dict (config/fer.yaml, ROS parameters, CLI)."""
-        return cls(PipelineConfig.from_dict(settings or {}))
-
     @property
     def weights_info(self) -> str:
         return self.classifier.describe()
