@@ -2,12 +2,19 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import pytest
-import torch
 
-torch.set_num_threads(1)  # CI boxes have 2 cores; one thread avoids oversubscription
+
+def pytest_collection_finish(session):
+    """One torch thread (CI boxes have 2 cores; one avoids oversubscription), where the tests use torch.
+
+    torch is not imported here, so the numpy-only tests run without it.
+    """
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(REPO, "..", "shared", "data")
@@ -25,6 +32,8 @@ def astronaut() -> np.ndarray:
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> str:
     """An untrained 'tiny' AMS-CNN checkpoint (7 FER2013 classes) for plumbing tests."""
+    import torch
+
     from fer_ros.checkpoint import save_checkpoint
     from fer_ros.datasets import FER2013_CLASSES
     from fer_ros.model import build_model, config_for
