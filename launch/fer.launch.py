@@ -3,17 +3,24 @@
     ros2 launch fer_ros fer.launch.py image_topic:=/camera/image_raw
     ros2 launch fer_ros fer.launch.py compressed:=true device:=cpu publish_annotated:=false
     ros2 launch fer_ros fer.launch.py namespace:=robot1 music:=true
+    ros2 launch fer_ros fer.launch.py large_frames:=true     # best-effort camera, raw frames >= ~500 KB
 
 config_file holds every parameter (default: the installed config/fer.yaml). The other
 arguments override it only when given, so an edited copy of fer.yaml keeps its values.
 The file is read here (and checked, so a mistake stops the launch with a message naming the
-setting) and handed to the node under the `/**` key, which matches the node in any namespace.
+setting) and handed to the node under the `/**` key, which matches the node in any namespace;
+that temporary file is removed when the launch ends. When fer_node or the music controller
+exits with an error (an invalid setting, device:=cuda without a GPU), the launch shuts down
+and `ros2 launch` exits non-zero.
 """
+import atexit
+import os
 import tempfile
 
 import yaml
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler
+from launch.event_handlers import OnProcessExit
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
@@ -30,6 +37,7 @@ OVERRIDES = {
     "publish_annotated": "publish_annotated",
     "weights": "classifier.weights",
     "device": "detector.device",
+    "camera_qos": "camera_qos",
 }
 TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
@@ -53,8 +61,44 @@ def _fer_node(context):
     settings_from_params(values)  # fail here, with the setting's name, rather than in the node
     with tempfile.NamedTemporaryFile("w", prefix="fer_node_params_", suffix=".yaml", delete=False) as f:
         yaml.safe_dump({"/**": {"ros__parameters": nest(values)}}, f, default_flow_style=False)
-    return [Node(package="fer_ros", executable="fer_node", name="fer_node",
-                 namespace=LaunchConfiguration("namespace"), parameters=[f.name], output="screen")]
+    atexit.register(_remove, f.name)  # the node has read it long before the launch ends
+    node = Node(package="fer_ros", executable="fer_node", name="fer_node", namespace=LaunchConfiguration("namespace"),
+                parameters=[f.name], output="screen", additional_env=_dds_env(context))
+    return [node, shutdown_on_failure(node)]
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _dds_env(context) -> dict:
+    """large_frames:=true gives our nodes the Fast DDS profile for large samples (config/)."""
+    text = LaunchConfiguration("large_frames").perform(context).strip().lower()
+    if not _argument_value("large_frames", text, "bool"):
+        return {}
+    return {"FASTDDS_DEFAULT_PROFILES_FILE": LaunchConfiguration("fastdds_profile").perform(context)}
+
+
+def _fail(event, context):
+    """A node that exits with an error ends the launch, and ros2 launch exits non-zero."""
+    if event.returncode not in (0, None) and not context.is_shutdown:
+        raise FerError(f"{event.action.name} exited with code {event.returncode} (its log above says why); "
+                       "shutting down")
+
+
+def shutdown_on_failure(node) -> RegisterEventHandler:
+    return RegisterEventHandler(OnProcessExit(target_action=node, on_exit=_fail))
+
+
+def _music_node(context):
+    music = Node(package="fer_ros", executable="music_controller", name="music_controller",
+                 namespace=LaunchConfiguration("namespace"), output="screen",
+                 parameters=[{"config_file": ParameterValue(LaunchConfiguration("music_config"), value_type=str)}],
+                 additional_env=_dds_env(context))
+    return [music, shutdown_on_failure(music)]
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -78,9 +122,15 @@ def generate_launch_description() -> LaunchDescription:
                               description="true: also start the music controller (music_controller)"),
         DeclareLaunchArgument("music_config", default_value=PathJoinSubstitution([share, "config", "music.yaml"]),
                               description="music mapping file of the music controller"),
+        DeclareLaunchArgument("camera_qos", default_value="",
+                              description="auto, reliable or best_effort; empty = config_file's (auto: match the camera)"),
+        DeclareLaunchArgument("large_frames", default_value="false",
+                              description="true: apply the Fast DDS profile for large samples to our nodes "
+                                          "(a best-effort camera sending raw frames of ~500 KB and more; the "
+                                          "camera's process needs it too)"),
+        DeclareLaunchArgument("fastdds_profile",
+                              default_value=PathJoinSubstitution([share, "config", "fastdds_large_frames.xml"]),
+                              description="the Fast DDS XML profile large_frames:=true applies"),
     ]
-    music = Node(package="fer_ros", executable="music_controller", name="music_controller",
-                 namespace=LaunchConfiguration("namespace"), output="screen",
-                 parameters=[{"config_file": ParameterValue(LaunchConfiguration("music_config"), value_type=str)}],
-                 condition=IfCondition(LaunchConfiguration("music")))
+    music = OpaqueFunction(function=_music_node, condition=IfCondition(LaunchConfiguration("music")))
     return LaunchDescription(arguments + [OpaqueFunction(function=_fer_node), music])

@@ -4,10 +4,12 @@
     ros2 launch fer_ros music.launch.py backend:=command         # runs the argv in the config (mpv by default)
     ros2 launch fer_ros music.launch.py config_file:=/path/my_music.yaml strategy:=uplift
 
-Run it next to the recogniser (fer.launch.py), which publishes /emotions.
+Run it next to the recogniser (fer.launch.py), which publishes /emotions. If the controller
+exits with an error (a bad config file), the launch shuts down and exits non-zero.
 """
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, RegisterEventHandler
+from launch.event_handlers import OnProcessExit
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
@@ -17,6 +19,11 @@ from launch_ros.substitutions import FindPackageShare
 def _string(name: str) -> ParameterValue:
     # value_type=str keeps '' as an empty string instead of YAML-parsing it to null.
     return ParameterValue(LaunchConfiguration(name), value_type=str)
+
+
+def _fail(event, context):
+    if event.returncode not in (0, None) and not context.is_shutdown:
+        raise RuntimeError(f"{event.action.name} exited with code {event.returncode} (its log above says why)")
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -48,4 +55,4 @@ def generate_launch_description() -> LaunchDescription:
         }],
         remappings=[("emotions", LaunchConfiguration("emotions_topic"))],
     )
-    return LaunchDescription(arguments + [node])
+    return LaunchDescription(arguments + [node, RegisterEventHandler(OnProcessExit(target_action=node, on_exit=_fail))])

@@ -7,14 +7,12 @@ import cv2
 import numpy as np
 import pytest
 
-pytest.importorskip("rosbags", reason="rosbags missing: pip install rosbags")
-
-from fer_ros import sample  # noqa: E402
-from fer_ros.bagtools import (BagReadError, Labels, SampleBagSpec, canonical_label, iter_messages,  # noqa: E402
+from fer_ros import sample
+from fer_ros.bagtools import (BagReadError, Labels, SampleBagSpec, canonical_label, iter_messages,
                               open_reader, prepare_output, read_label_csv, read_label_topic, source_frames,
                               stamp_ns, storage_of, topic_connections, write_frames_bag)
-from fer_ros.errors import FerError  # noqa: E402
-from fer_ros.ros.convert import image_msg_to_rgb, msg_to_rgb, stamp_to_seconds  # noqa: E402
+from fer_ros.errors import FerError
+from fer_ros.ros.convert import image_msg_to_rgb, msg_to_rgb, stamp_to_seconds
 
 
 T0 = 1_700_000_000.25  # an epoch-sized stamp, as a real recording has

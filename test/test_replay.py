@@ -7,22 +7,20 @@ import os
 import numpy as np
 import pytest
 
-pytest.importorskip("rosbags", reason="rosbags missing: pip install rosbags")
-
-from fer_ros import replay as replay_module  # noqa: E402
-from fer_ros import sample  # noqa: E402
-from fer_ros.bagtools import (COMPRESSED_IMAGE, IMAGE, STRING, Labels, create_writer, iter_messages,  # noqa: E402
+from fer_ros import replay as replay_module
+from fer_ros import sample
+from fer_ros.bagtools import (COMPRESSED_IMAGE, IMAGE, STRING, Labels, create_writer, iter_messages,
                               open_reader, read_label_csv, read_label_topic, stamp_ns)
-from fer_ros.checkpoint import default_weights_path  # noqa: E402
-from fer_ros.config import PipelineConfig  # noqa: E402
-from fer_ros.errors import FerError  # noqa: E402
-from fer_ros.pipeline import FramePipeline  # noqa: E402
-from fer_ros.replay import FaceRecord, FrameRecord, ReplayOptions, ReplayResult, BadMessages, replay_bag  # noqa: E402
-from fer_ros.replay_report import (build_report, save_report, settle_times, track_stability,  # noqa: E402
+from fer_ros.checkpoint import default_weights_path
+from fer_ros.config import PipelineConfig
+from fer_ros.errors import FerError
+from fer_ros.pipeline import FramePipeline
+from fer_ros.replay import FaceRecord, FrameRecord, ReplayOptions, ReplayResult, BadMessages, replay_bag
+from fer_ros.replay_report import (build_report, save_report, settle_times, track_stability,
                                    truth_per_frame)
-from fer_ros.ros.convert import (frame_result_to_msg, make_header, result_from_msg, rgb_to_compressed_msg,  # noqa: E402
+from fer_ros.ros.convert import (frame_result_to_msg, make_header, result_from_msg, rgb_to_compressed_msg,
                                  rgb_to_image_msg, stamp_to_seconds)
-from fer_ros.ros.typestore import message_types  # noqa: E402
+from fer_ros.ros.typestore import message_types
 
 N = 6
 T0 = 1_700_000_000.0
@@ -181,14 +179,14 @@ def test_damaged_messages_are_skipped_and_counted(tmp_path, store, frames, pipel
     good = rgb_to_image_msg(frames[0], header(0), types)
     short = rgb_to_image_msg(frames[0], header(2), types)
     short.data = short.data[:1000]
-    yuv = rgb_to_image_msg(frames[0], header(3), types)
-    yuv.encoding = "yuv422"
+    depth = rgb_to_image_msg(frames[0], header(3), types)
+    depth.encoding = "32FC1"  # a depth image: no colour to read
     broken_jpeg = rgb_to_compressed_msg(frames[0], header(4), types)
     broken_jpeg.data = broken_jpeg.data[:50]
     writer.write(raw, stamp_ns(stamp(0)), store.serialize_cdr(good, IMAGE))
     writer.write(raw, stamp_ns(stamp(1)), b"\x00\x01\x00\x00garbage")
     writer.write(raw, stamp_ns(stamp(2)), store.serialize_cdr(short, IMAGE))
-    writer.write(raw, stamp_ns(stamp(3)), store.serialize_cdr(yuv, IMAGE))
+    writer.write(raw, stamp_ns(stamp(3)), store.serialize_cdr(depth, IMAGE))
     writer.write(comp, stamp_ns(stamp(4)), store.serialize_cdr(broken_jpeg, COMPRESSED_IMAGE))
     writer.write(comp, stamp_ns(stamp(5)), store.serialize_cdr(rgb_to_compressed_msg(frames[1], header(5), types),
                                                                COMPRESSED_IMAGE))
@@ -198,7 +196,7 @@ def test_damaged_messages_are_skipped_and_counted(tmp_path, store, frames, pipel
     assert result.image_topic == "/cam"  # the only image topic, picked without --image-topic
     assert result.messages == 6 and [f.index for f in result.frames] == [0, 5]
     assert result.bad.counts == {"corrupt_message": 1, "bad_image": 2, "unsupported_encoding": 1}
-    assert "yuv422" in result.bad.examples["unsupported_encoding"]
+    assert "32FC1" in result.bad.examples["unsupported_encoding"]
     assert len(read_topic(str(tmp_path / "out"), store, "/emotions")) == 2
     assert build_report(result)["bad_messages"] == 4
 

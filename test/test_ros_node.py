@@ -1,25 +1,30 @@
 """fer_node in-process with rclpy: a real face in, an EmotionArray with one face out.
 
-Needs a sourced ROS 2 and a built fer_ros (colcon build; source install/setup.bash); skipped
-otherwise. Runs on CPU so it needs no GPU.
+Needs a sourced ROS 2 and a built fer_ros (./scripts/test does both); skipped otherwise, except
+under ./scripts/test, where that is an error. Runs on CPU so it needs no GPU.
 """
+import os
 import time
 
+import numpy as np
 import pytest
 
-rclpy = pytest.importorskip("rclpy", reason="ROS 2 not sourced: rclpy missing")
-pytest.importorskip("fer_ros.msg", reason="fer_ros messages not built: colcon build, then source install/setup.bash")
-skimage_data = pytest.importorskip("skimage.data", reason="scikit-image missing (test image)")
+from conftest import ros_missing
 
-import numpy as np  # noqa: E402
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
+MISSING = ros_missing()
+pytestmark = pytest.mark.skipif(bool(MISSING), reason=MISSING)
 
-from fer_ros.msg import EmotionArray  # noqa: E402
-from fer_ros.ros.convert import MessageTypes, make_header, rgb_to_image_msg  # noqa: E402
-from fer_ros.ros.fer_node import FerNode  # noqa: E402
+if not MISSING:
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import Image
+    from skimage import data as skimage_data
+
+    from fer_ros.msg import EmotionArray
+    from fer_ros.ros.convert import MessageTypes, make_header, rgb_to_image_msg
+    from fer_ros.ros.fer_node import FerNode
 
 TOPIC = "/fer_test/image_raw"
 TIMEOUT = 120.0  # seconds; CPU inference on a 512x512 frame takes well under one
@@ -27,7 +32,7 @@ TIMEOUT = 120.0  # seconds; CPU inference on a 512x512 frame takes well under on
 
 @pytest.fixture(scope="module")
 def ros():
-    rclpy.init()
+    rclpy.init(domain_id=90 + os.getpid() % 10)  # a domain of its own (the per-test ones are 10..99)
     node = FerNode(parameter_overrides=[Parameter("image_topic", value=TOPIC),
                                         Parameter("detector.device", value="cpu"),
                                         Parameter("diagnostics_period", value=0.5)])
@@ -121,7 +126,7 @@ def test_bad_frames_are_skipped_counted_and_survived(ros, types):
     probe.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
     bad_pub = probe.create_publisher(Image, TOPIC, 10)
     header = make_header(5000.0, "bad_camera", types)
-    bad_pub.publish(Image(header=header, height=4, width=4, encoding="mono16", step=8, data=bytes(32)))
+    bad_pub.publish(Image(header=header, height=4, width=4, encoding="32FC1", step=16, data=bytes(64)))
 
     def bad_counted():
         return any(int(dict((kv.key, kv.value) for kv in s.values).get("bad_frames", "0")) >= 1

@@ -6,7 +6,8 @@ image callback just keeps the newest message (counting the one it replaces as dr
 processing thread always takes the newest frame, so no queue can build up.
 
 Topics (relative names follow the node's namespace):
-  sub  <image_topic> (sensor_msgs/Image) or <image_topic>/compressed (sensor_msgs/CompressedImage)
+  sub  <image_topic> (sensor_msgs/Image) or <image_topic>/compressed (sensor_msgs/CompressedImage),
+       reliable or best effort to match the camera (fer_ros.ros.qos), keep-last 1
   pub  emotions (fer_ros/EmotionArray), every processed frame, empty faces when nobody is there
   pub  ~/annotated (sensor_msgs/Image), drawn only while somebody subscribes
   pub  /diagnostics (diagnostic_msgs/DiagnosticArray), every diagnostics_period seconds
@@ -26,6 +27,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CompressedImage, Image
 
 from fer_ros.errors import FerError
@@ -34,12 +36,13 @@ from fer_ros.pipeline import FramePipeline
 from fer_ros.ros.convert import (MessageTypes, compressed_msg_to_rgb, frame_result_to_msg, image_msg_to_rgb,
                                  rgb_to_image_msg, stamp_to_seconds)
 from fer_ros.ros.params import NODE_NAME, ParamSpec, apply_params, param_specs, settings_from_params
+from fer_ros.ros.qos import BEST_EFFORT, RELIABLE, choose_reliability
 from fer_ros.ros.stats import ERROR, OK, WARN, FrameStats, Thresholds
 
-# Best effort receives from reliable and best-effort cameras alike; depth 1 because only the
-# newest frame matters (the stock SensorDataQoS keeps 5).
-CAMERA_QOS = QoSProfile(reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST, depth=1,
-                        durability=DurabilityPolicy.VOLATILE)
+# Depth 1 because only the newest frame matters (the stock SensorDataQoS keeps 5); the
+# reliability follows the camera's publishers (fer_ros.ros.qos).
+RELIABILITY = {RELIABLE: ReliabilityPolicy.RELIABLE, BEST_EFFORT: ReliabilityPolicy.BEST_EFFORT}
+QOS_CHECK_PERIOD = 1.0  # seconds between two looks at the camera's publishers (camera_qos=auto)
 LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: DiagnosticStatus.ERROR}
 BAD_FRAME_LOG_PERIOD = 5.0  # seconds between two log lines about skipped frames
 
@@ -79,22 +82,46 @@ class FerNode(Node):
         self._stop = threading.Event()
         self._stats = FrameStats()
 
-        self._emotions_pub = self.create_publisher(self._types.EmotionArray, "emotions", 10)
-        self._annotated_pub = self.create_publisher(Image, "~/annotated", 1)
+        # rclpy's standard qos_overrides.<topic>.publisher.{depth,history,reliability} parameters
+        overridable = QoSOverridingOptions.with_default_policies()
+        self._emotions_pub = self.create_publisher(self._types.EmotionArray, "emotions", 10,
+                                                   qos_overriding_options=overridable)
+        self._annotated_pub = self.create_publisher(Image, "~/annotated", 1, qos_overriding_options=overridable)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         topic = self._settings.image_topic
         if self._settings.compressed:
             topic, msg_type, self._decode = topic.rstrip("/") + "/compressed", CompressedImage, compressed_msg_to_rgb
         else:
             msg_type, self._decode = Image, image_msg_to_rgb
-        self._topic = topic
-        self._subscription = self.create_subscription(msg_type, topic, self._on_image, CAMERA_QOS)
+        self._topic, self._msg_type = topic, msg_type
+        self._subscription, self._reliability = None, None
+        self._match_camera_qos()
+        if self._settings.camera_qos == "auto":
+            self._qos_timer = self.create_timer(QOS_CHECK_PERIOD, self._match_camera_qos)
         self._timer = self.create_timer(self._settings.diagnostics_period, self._publish_diagnostics)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self._worker = threading.Thread(target=self._run, name="fer_processing", daemon=True)
         self._worker.start()
         self.get_logger().info(f"listening on {topic} ({msg_type.__name__})")
+
+    # --- camera subscription ---------------------------------------------------------------------
+
+    def _match_camera_qos(self) -> None:
+        """(Re)subscribe with the reliability the camera's publishers call for; log the choice."""
+        offered = [RELIABLE if info.qos_profile.reliability == ReliabilityPolicy.RELIABLE else BEST_EFFORT
+                   for info in self.get_publishers_info_by_topic(self._topic)]
+        choice = choose_reliability(self._settings.camera_qos, offered, self._reliability)
+        if choice.reliability == self._reliability:
+            return
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+        qos = QoSProfile(reliability=RELIABILITY[choice.reliability], history=HistoryPolicy.KEEP_LAST, depth=1,
+                         durability=DurabilityPolicy.VOLATILE)
+        self._subscription = self.create_subscription(self._msg_type, self._topic, self._on_image, qos)
+        self._reliability = choice.reliability
+        self.get_logger().info(f"subscribed to {self._topic} {choice.reliability.replace('_', ' ')}, keep last 1: "
+                               f"{choice.reason}")
 
     # --- threads ---------------------------------------------------------------------------------
 

@@ -47,6 +47,7 @@ class NodeSettings:
 
     image_topic: str = setting("/camera/image_raw", "camera topic of sensor_msgs/Image; with compressed=true the node subscribes to <image_topic>/compressed")
     compressed: bool = setting(False, "subscribe to sensor_msgs/CompressedImage (jpeg or png) on <image_topic>/compressed instead of raw images")
+    camera_qos: str = setting("auto", "reliability of the camera subscription: auto matches the publishers (reliable when all of them are, else best effort; re-checked every second), or force reliable or best_effort", choices=("auto", "reliable", "best_effort"))
     publish_annotated: bool = setting(True, "publish the annotated image on ~/annotated (drawn only while somebody subscribes)", live=True)
     diagnostics_period: float = setting(1.0, "seconds between two /diagnostics messages", min=0.1, max=60.0)
     warn_latency_ms: float = setting(250.0, "mean latency from image arrival to /emotions above which diagnostics report WARN, in milliseconds", min=0.0, max=60000.0, live=True)
