@@ -176,14 +176,14 @@ def test_kfold_cross_validation_pools_every_face_once(tmp_path, capsys):
 
 @needs(FER_NPZ, "FER2013 npz")
 def test_bundled_model_keeps_its_model_card_on_publictest():
-    """The shipped weights score what docs/model/evaluation.json (the README's model card) says."""
+    """The shipped weights score what docs/model/fer2013/evaluation.json (the README model card) says."""
     import torch
 
     from fer_ros.checkpoint import load_checkpoint
     from fer_ros.datasets import load_dataset
     from fer_ros.evaluation import evaluate_checkpoint
 
-    with open(os.path.join(REPO, "docs", "model", "evaluation.json")) as fh:
+    with open(os.path.join(REPO, "docs", "model", "fer2013", "evaluation.json")) as fh:
         card = json.load(fh)
     metrics, _ = evaluate_checkpoint(load_checkpoint(None), load_dataset(FER_NPZ, "PublicTest"), torch.device("cpu"))
     assert metrics["samples"] == card["samples"] == 3589
