@@ -92,7 +92,7 @@ def read_checkpoint(path: str) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors, zip errors, unsafe globals: all mean "not our checkpoint"
-        raise FerError(f"cannot load weights '{path}': not a valid fer_ros checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+        raise FerError(f"cannot load weights '{path}': not a valid fer_ros checkpoint ({type(exc).__name__}: {(str(exc).splitlines() or ['empty file?'])[0][:200]}); "
                        "re-download or retrain it with `fer-ros train`") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise FerError(f"'{path}' is not a fer_ros checkpoint (format {payload.get('format') if isinstance(payload, dict) else type(payload).__name__!r}, "

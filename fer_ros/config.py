@@ -151,7 +151,7 @@ def set_setting(config: Any, dotted: str, value: Any) -> None:
     """Set ``config.<dotted>`` after checking name, type and range."""
     known = {name: f for name, _, f in iter_settings(config)}
     if dotted not in known:
-        raise FerError(f"unknown setting '{dotted}'; known settings: {', '.join(sorted(known))}")
+        raise FerError(f"unknown setting {dotted!r}; known settings: {', '.join(sorted(known))}")
     current = config
     *parents, leaf = dotted.split(".")
     for p in parents:

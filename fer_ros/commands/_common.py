@@ -49,7 +49,7 @@ def parse_set_option(item: str) -> tuple[str, object]:
     """``NAME=VALUE`` of ``--set``; VALUE is read as YAML (``1.0``, ``true``, ``[a, b]``), else kept as text."""
     name, sep, text = item.partition("=")
     if not sep or not name.strip():
-        raise FerError(f"--set expects NAME=VALUE, e.g. --set smoother.hysteresis=1.0; got '{item}'")
+        raise FerError(f"--set expects NAME=VALUE, e.g. --set smoother.hysteresis=1.0; got {item!r}")
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError:

@@ -229,7 +229,7 @@ def image_msg_to_rgb(msg: Any) -> RGBImage:
     name = str(msg.encoding).strip()
     encoding = ENCODINGS.get(name)
     if encoding is None:
-        raise FerError(f"unsupported image encoding '{msg.encoding}'; supported: {', '.join(SUPPORTED_ENCODINGS)}. "
+        raise FerError(f"unsupported image encoding {str(msg.encoding)!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}. "
                        "Set the camera driver to one of these or republish through image_proc")
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
@@ -257,10 +257,10 @@ def compressed_msg_to_rgb(msg: Any) -> RGBImage:
     """sensor_msgs/CompressedImage (jpeg or png; grey or colour) -> RGBImage."""
     data = _as_uint8(msg.data)
     if data.size == 0:
-        raise FerError(f"compressed image (format '{msg.format}') has no data; check the publisher")
+        raise FerError(f"compressed image (format {str(msg.format)!r}) has no data; check the publisher")
     rgb = decode_rgb(data)
     if rgb is None:
-        raise FerError(f"could not decode compressed image (format '{msg.format}', {data.size} bytes): "
+        raise FerError(f"could not decode compressed image (format {str(msg.format)!r}, {data.size} bytes): "
                        "corrupt data or not jpeg/png (compressedDepth is not supported)")
     return rgb
 
