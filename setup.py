@@ -45,7 +45,9 @@ setup(
         "scikit-image>=0.21",
         "matplotlib>=3.7",
     ],
-    extras_require={"test": ["pytest>=7", "hypothesis>=6.100", "ruff>=0.6"]},
+    # onnx: the classifier on ONNX Runtime (classifier.runtime=onnxruntime), about twice as fast on a CPU core
+    extras_require={"test": ["pytest>=7", "hypothesis>=6.100", "ruff>=0.6", "onnxruntime>=1.17", "onnx>=1.15"],
+                    "onnx": ["onnxruntime>=1.17", "onnx>=1.15"]},
     entry_points={
         "console_scripts": [
             "fer-ros = fer_ros.cli:main",

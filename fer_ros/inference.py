@@ -18,6 +18,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from fer_ros.checkpoint import LoadedModel, load_checkpoint
 from fer_ros.errors import FerError
 from fer_ros.preprocess import to_model_input
+from fer_ros.runtime import RUNTIMES, onnx_forward
 from fer_ros.types import Classification
 
 FUSION_RULES = ("sum", "product")
@@ -96,7 +97,9 @@ class EmotionClassifier:
     """PyTorch AMS-CNN checkpoints (one, or an ensemble) behind the ``fer_ros.classifier.Classifier`` protocol."""
 
     def __init__(self, weights: list[str] | None, device: torch.device, fusion: str = "sum", half: bool = False,
-                 mirror: bool = False):
+                 mirror: bool = False, runtime: str = "torch"):
+        if runtime not in RUNTIMES:
+            raise FerError(f"unknown classifier runtime '{runtime}'; choose one of {', '.join(RUNTIMES)}")
         if fusion not in FUSION_RULES:
             raise FerError(f"unknown fusion rule '{fusion}'; choose one of {', '.join(FUSION_RULES)}")
         self.device, self.fusion, self.mirror = device, fusion, mirror
@@ -107,12 +110,16 @@ class EmotionClassifier:
                 raise FerError(f"ensemble members disagree on classes: {m.path} has {m.class_names}, "
                                f"{self.members[0].path} has {self.class_names}")
         self.half = half and device.type == "cuda"
-        self._forward: list[Callable] = []  # per member: the module or its CPU trace
+        self._forward: list[Callable] = []  # per member: the module, its CPU trace or an ONNX Runtime session
+        self.runtime = runtime if device.type == "cpu" else "torch"  # ONNX Runtime here only on the CPU
         for m in self.members:
             fold_batchnorm(m.model)
             if self.half:
                 m.model.half()
-            if device.type == "cpu":
+            if self.runtime == "onnxruntime":
+                self._forward.append(onnx_forward(m.model, m.model.cfg.in_chans, m.model.cfg.input_size,
+                                                  torch.get_num_threads()))
+            elif device.type == "cpu":
                 m.model.to(memory_format=torch.channels_last)
                 self._forward.append(trace_for_cpu(m.model, m.model.cfg.in_chans, m.model.cfg.input_size))
             else:

@@ -1,0 +1,84 @@
+"""Which runtime executes the classifier's network on a CPU: PyTorch (TorchScript) or ONNX Runtime.
+
+Both sit behind the same forward call, ``forward(x) -> (logits, attention, fusion weights)`` on
+torch tensors, so ``EmotionClassifier`` keeps its preprocessing, mirroring, temperature and
+ensemble fusion whatever runs the convolutions. ONNX Runtime is an optional extra
+(``pip install 'fer_ros[onnx]'``, with ``onnx`` for the export); the network is exported from
+the loaded checkpoint in memory at start-up (a few seconds), never downloaded or cached.
+
+The one operator the exporter lacks is AMS-CNN's antialiased bilinear downscaling of the
+coarse pathways (``F.interpolate(antialias=True)``); it maps to ONNX ``Resize`` with
+``antialias=1`` (opset 18). ONNX Runtime's filter differs from PyTorch's by float rounding
+only: logits within about 0.02 of the TorchScript ones (``test/test_runtime.py``).
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from fer_ros.errors import FerError
+
+RUNTIMES = ("torch", "onnxruntime")
+ONNX_OPSET = 18  # the first opset whose Resize has antialias
+
+
+def onnxruntime_available() -> bool:
+    try:
+        import onnx  # noqa: F401  (the exporter needs it)
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _antialiased_bilinear(g, x, output_size, align_corners, scale_factors):
+    """ONNX symbolic of ``aten::_upsample_bilinear2d_aa`` (scale factors given, as AMS-CNN calls it)."""
+    from torch.onnx import symbolic_helper
+
+    scales = symbolic_helper._maybe_get_const(scale_factors, "fs")
+    if symbolic_helper._is_value(scales) or scales is None:
+        raise FerError("ONNX export: antialiased resize needs constant scale factors")
+    roi = g.op("Constant", value_t=torch.tensor([], dtype=torch.float32))
+    sizes = g.op("Constant", value_t=torch.tensor([1.0, 1.0, *scales], dtype=torch.float32))
+    return g.op("Resize", x, roi, sizes, mode_s="linear", antialias_i=1, coordinate_transformation_mode_s="half_pixel")
+
+
+def export_onnx(model: nn.Module, in_chans: int, size: int) -> bytes:
+    """The eval-mode ``model`` as an ONNX graph (batch size free), in memory."""
+    from torch.onnx import register_custom_op_symbolic
+
+    register_custom_op_symbolic("aten::_upsample_bilinear2d_aa", _antialiased_bilinear, ONNX_OPSET)
+    example = torch.zeros(1, in_chans, size, size)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice
+        torch.onnx.export(model.eval(), (example,), buffer, input_names=["faces"],
+                          output_names=["logits", "attention", "fusion_weights"],
+                          dynamic_axes={"faces": {0: "n"}, "logits": {0: "n"}, "attention": {0: "n"},
+                                        "fusion_weights": {0: "n"}},
+                          opset_version=ONNX_OPSET, dynamo=False)
+    return buffer.getvalue()
+
+
+def onnx_forward(model: nn.Module, in_chans: int, size: int, threads: int) -> Callable:
+    """An ONNX Runtime session of ``model`` wrapped as ``forward(x) -> (logits, attention, weights)``."""
+    if not onnxruntime_available():
+        raise FerError("classifier.runtime=onnxruntime needs the onnx extra: pip install 'fer_ros[onnx]' "
+                       "(onnxruntime and onnx), or set classifier.runtime=torch")
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, int(threads))
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(export_onnx(model, in_chans, size), options, providers=["CPUExecutionProvider"])
+
+    def forward(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        outputs = session.run(None, {"faces": np.ascontiguousarray(x.float().cpu().numpy())})
+        return tuple(torch.from_numpy(o) for o in outputs)
+    return forward

@@ -1,0 +1,54 @@
+"""The classifier on ONNX Runtime gives what the PyTorch (TorchScript) classifier gives, faster."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fer_ros.config import PipelineConfig
+from fer_ros.errors import FerError
+from fer_ros.inference import EmotionClassifier
+from fer_ros.pipeline import FramePipeline
+from fer_ros.runtime import onnxruntime_available
+
+needs_ort = pytest.mark.skipif(not onnxruntime_available(), reason="the onnx extra is not installed: pip install '.[onnx]'")
+
+
+def _faces(astronaut, n):
+    """The astronaut's face area and n - 1 shifted copies, as 48 px crops."""
+    import cv2
+
+    return [cv2.resize(np.ascontiguousarray(astronaut[40 + 6 * k:220 + 6 * k, 150:330]), (48, 48)) for k in range(n)]
+
+
+@needs_ort
+@pytest.mark.parametrize("mirror", [False, True])
+def test_onnxruntime_matches_torchscript(tiny_checkpoint, astronaut, mirror):
+    cpu = torch.device("cpu")
+    ref = EmotionClassifier([tiny_checkpoint], cpu, mirror=mirror)
+    ort = EmotionClassifier([tiny_checkpoint], cpu, mirror=mirror, runtime="onnxruntime")
+    assert ort.runtime == "onnxruntime"
+    for n in (1, 3):
+        a, b = ref.classify(_faces(astronaut, n)), ort.classify(_faces(astronaut, n))
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(y.probabilities, x.probabilities, atol=0.02)
+            assert y.probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+            np.testing.assert_allclose(y.fusion_weights, x.fusion_weights, atol=0.02)
+            assert y.attention.shape == x.attention.shape
+
+
+@needs_ort
+def test_pipeline_runs_on_onnxruntime(tiny_checkpoint, astronaut):
+    config = PipelineConfig()
+    config.classifier.weights = [tiny_checkpoint]
+    config.classifier.runtime = "onnxruntime"
+    config.detector.device = "cpu"
+    (face,) = FramePipeline(config).process(astronaut, 0.0).faces
+    assert face.raw_probabilities.sum() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_unknown_runtime_is_a_clear_error(tiny_checkpoint):
+    with pytest.raises(FerError, match="runtime"):
+        EmotionClassifier([tiny_checkpoint], torch.device("cpu"), runtime="tensorrt")
+    with pytest.raises(FerError, match="classifier.runtime"):
+        PipelineConfig.from_dict({"classifier": {"runtime": "tensorrt"}})
