@@ -102,3 +102,16 @@ def test_building_a_pipeline_leaves_torch_threads_alone(tiny_checkpoint):
         torch.set_num_threads(before)
     with pytest.raises(FerError, match="whole number"):
         set_torch_threads(-1)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["detect", "photo.jpg", "--detect-every", "0"], "'detect_every' must be in [1, 100]; got 0"),
+    (["detect", "photo.jpg", "--max-frames", "-3"], "--max-frames must be 0 (all) or positive"),
+    (["demo", "--frames", "0"], "--frames must be at least 1"),
+])
+def test_cli_counts_out_of_range_are_refused_not_ignored(capsys, argv, needle):
+    from fer_ros.cli import main as cli
+
+    assert cli(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.splitlines()) == 1

@@ -32,7 +32,7 @@ def pipeline_config(args) -> PipelineConfig:
         config.classifier.weights = list(args.weights)
     if args.device:
         config.detector.device = args.device
-    if args.detect_every:
+    if args.detect_every is not None:
         set_setting(config, "detect_every", args.detect_every)
     return config.validate()
 

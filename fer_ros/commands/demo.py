@@ -6,6 +6,7 @@ import os
 
 from fer_ros import sample
 from fer_ros.commands._common import add_pipeline_options, build_pipeline, pipeline_config
+from fer_ros.errors import FerError
 from fer_ros.imageio import FrameWriter
 
 
@@ -19,6 +20,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    if args.frames < 1:
+        raise FerError(f"--frames must be at least 1, got {args.frames}")
     pipeline = build_pipeline(pipeline_config(args))
     print(f"weights: {pipeline.weights_info}")
     if not pipeline.is_trained:

@@ -5,6 +5,7 @@ import json
 import sys
 
 from fer_ros.commands._common import add_pipeline_options, build_pipeline, pipeline_config
+from fer_ros.errors import FerError
 from fer_ros.imageio import FrameWriter, open_source
 
 
@@ -20,6 +21,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    if args.max_frames < 0:
+        raise FerError(f"--max-frames must be 0 (all) or positive, got {args.max_frames}")
     config = pipeline_config(args)
     with open_source(args.path) as source:  # bad input fails before the models load
         pipeline = build_pipeline(config)
