@@ -61,18 +61,25 @@ def relabel(ds: FaceDataset, class_names: list[str]) -> tuple[FaceDataset, list[
     naming its folder, because its faces could only be scored as wrong.
     """
     index = match_classes(ds.class_names, class_names)
-    unmapped = [name for name, i in zip(ds.class_names, index) if i is None]
+    counts = np.bincount(ds.labels, minlength=len(ds.class_names))
+    unmapped = [name for k, (name, i) in enumerate(zip(ds.class_names, index)) if i is None and counts[k]]
     if unmapped:
-        where = ", ".join(f"'{os.path.join(ds.source, n)}'" if os.path.isdir(ds.source) else f"'{n}'" for n in unmapped)
-        raise FerError(f"{ds.source}: class {'folders' if os.path.isdir(ds.source) else 'names'} {where} match none of the "
-                       f"model's classes ({', '.join(class_names)}, or aliases such as anger, happiness, sadness, "
-                       "surprised); rename or remove them (a split folder such as train/ needs --split)")
-    lookup = np.array(index, np.int64)
+        folders = os.path.isdir(ds.source)
+        where = ", ".join(repr(os.path.join(ds.source, n) if folders else n) for n in unmapped)
+        fix = ("rename or remove those folders (a split folder such as train/ needs --split)" if folders
+               else "choose the label set of the model's classes (--labels)")
+        raise FerError(f"{ds.source}: class {'folders' if folders else 'names'} {where} match none of the model's classes "
+                       f"({', '.join(class_names)}, or aliases such as anger, happiness, sadness, surprised); {fix}")
+    lookup = np.array([-1 if i is None else i for i in index], np.int64)  # -1: a class without faces
+    labels = lookup[ds.labels] if len(ds) else ds.labels
     soft = None
-    if ds.soft_labels is not None:
+    if ds.soft_labels is not None:  # votes for a class the model lacks are dropped, each row renormalised
+        kept = lookup >= 0
         soft = np.zeros((len(ds), len(class_names)), np.float32)
-        np.add.at(soft.T, lookup, ds.soft_labels.T)
-    out = FaceDataset(ds.images, lookup[ds.labels] if len(ds) else ds.labels, list(class_names), ds.agreement, ds.source, soft)
+        np.add.at(soft.T, lookup[kept], ds.soft_labels.T[kept])
+        total = soft.sum(1, keepdims=True)
+        soft = np.where(total > 0, soft / np.where(total > 0, total, 1), np.eye(len(class_names), dtype=np.float32)[labels])
+    out = FaceDataset(ds.images, labels, list(class_names), ds.agreement, ds.source, soft)
     present = set(np.unique(out.labels).tolist())
     return out, [c for i, c in enumerate(class_names) if i not in present]
 

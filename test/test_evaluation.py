@@ -8,6 +8,7 @@ import pytest
 
 from fer_ros.cli import main as cli
 from fer_ros.datasets import FER2013_TO_FERPLUS
+from fer_ros.errors import FerError
 from fer_ros.evaluation import classification_metrics, mcnemar, stratified_folds
 from conftest import FER_NPZ, REPO, needs
 from test_training import make_folder_dataset
@@ -102,6 +103,22 @@ def test_evaluate_maps_folder_names_to_the_model_classes_and_reports_absent_ones
     assert cli(["evaluate", "--data", data, "--weights", tiny_checkpoint]) == 2
     err = capsys.readouterr().err
     assert "'" + os.path.join(data, "train") + "'" in err and "--split" in err and len(err.splitlines()) == 1
+
+
+def test_relabel_by_name_keeps_votes_and_refuses_only_classes_with_faces():
+    from fer_ros.datasets import FER2013_CLASSES, FERPLUS_CLASSES, FaceDataset, relabel
+
+    votes = np.full((8, 8), 1 / 8, np.float32)
+    votes[1] = np.eye(8)[7]  # a "happiness" face whose annotators all said contempt
+    ferplus = FaceDataset(np.zeros((8, 48, 48), np.uint8), np.arange(8), list(FERPLUS_CLASSES), source="fer.npz",
+                          soft_labels=votes)
+    with pytest.raises(FerError, match=r"class names 'contempt' match none of the model's classes.*--labels"):
+        relabel(ferplus, FER2013_CLASSES)  # one contempt face: it could only be scored wrong
+    out, absent = relabel(ferplus.subset(np.arange(7)), FER2013_CLASSES)
+    assert [out.class_names[i] for i in out.labels] == ["neutral", "happy", "surprise", "sad", "angry", "disgust", "fear"]
+    assert absent == [] and np.allclose(out.soft_labels.sum(1), 1.0)
+    assert out.soft_labels[1].tolist() == np.eye(7)[3].tolist()  # its only votes were dropped: its own label
+    assert np.allclose(out.soft_labels[0], 1 / 7)
 
 
 def write_fer_npz(path, usage, labels, seed=0):
