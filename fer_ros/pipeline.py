@@ -41,6 +41,13 @@ FIXED_AT_BUILD = {
 }
 
 
+def _seconds(stamp) -> float:
+    """A frame stamp as float seconds; FerError for what is not a number (the smoother checks it is finite)."""
+    if isinstance(stamp, (bool, str)) or not isinstance(stamp, (int, float, np.number)):
+        raise FerError(f"stamp must be a number of seconds, got {type(stamp).__name__} {stamp!r:.40}")
+    return float(stamp)
+
+
 class FramePipeline:
     """``classifier``: any ``fer_ros.classifier.Classifier`` (another runtime); default: the PyTorch
     checkpoints named by ``config.classifier``, on ``classifier.device`` (else ``detector.device``).
@@ -89,7 +96,7 @@ class FramePipeline:
 
     def process(self, image: RGBImage, stamp: float | None = None) -> FrameResult:
         image = as_rgb_image(image)
-        stamp = float(self.frame_index) if stamp is None else float(stamp)
+        stamp = float(self.frame_index) if stamp is None else _seconds(stamp)
         timings: dict[str, float] = {}
         tracks, run_detection = self.finder.step(image, self.frame_index, timings)
         with timed(timings, "track"):

@@ -234,6 +234,36 @@ def test_checkpoints_cut_or_flipped_load_or_refuse(tiny_checkpoint, tmp_path, da
     assert isinstance(loaded, LoadedModel) and len(loaded.class_names) == loaded.model.cfg.num_classes
 
 
+# --- frame stamps --------------------------------------------------------------------------------
+
+stamps = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**12, 10**12), st.booleans(),
+                   st.text(max_size=5), st.just([1.0]))
+
+
+@pytest.fixture(scope="module")
+def fake_classifier_pipeline():
+    from fer_ros.pipeline import FramePipeline
+    from test_pipeline_api import ConstantClassifier, cpu_config
+
+    return FramePipeline(cpu_config(), classifier=ConstantClassifier())
+
+
+@settings(CASES, max_examples=100)
+@given(sequence=st.lists(stamps, min_size=1, max_size=5))
+def test_frames_with_any_stamps_give_results_or_refuse(astronaut, fake_classifier_pipeline, sequence):
+    pipeline = fake_classifier_pipeline
+    pipeline.reset()
+    face = np.ascontiguousarray(astronaut[20:200, 130:310])  # the face and a margin: detection stays quick
+    for stamp in sequence:
+        try:
+            result = pipeline.process(face, stamp)
+        except FerError as exc:
+            one_line_fer_error(exc)
+            continue
+        event("processed")
+        assert np.isfinite(result.stamp) and all(0.0 <= f.confidence <= 1.0 for f in result.faces)
+
+
 # --- bags ----------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
