@@ -27,7 +27,7 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
 from fer_ros.errors import FerError
 from fer_ros.music.mapping import canonical_emotion
-from fer_ros.ros.convert import MessageTypes, make_header, rgb_to_compressed_msg, rgb_to_image_msg
+from fer_ros.ros.convert import MessageTypes, make_header, rgb_to_compressed_msg, rgb_to_image_msg, seconds_to_ns
 from fer_ros.types import RGBImage
 
 IMAGE = "sensor_msgs/msg/Image"
@@ -168,9 +168,8 @@ def create_writer(path: str | os.PathLike, storage: str = "sqlite3", force: bool
 
 
 def stamp_ns(seconds: float) -> int:
-    """Seconds -> integer nanoseconds without float rounding at epoch-sized stamps."""
-    whole = math.floor(seconds)
-    return int(whole) * 1_000_000_000 + round((seconds - whole) * 1e9)
+    """Seconds -> integer nanoseconds without float rounding at epoch-sized stamps (as headers round)."""
+    return seconds_to_ns(seconds)
 
 
 @dataclass

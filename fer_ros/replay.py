@@ -23,8 +23,9 @@ from fer_ros.bagtools import (COMPRESSED_IMAGE, IMAGE, IMAGE_TYPES, BagReadError
                               topic_connections)
 from fer_ros.errors import FerError
 from fer_ros.pipeline import FramePipeline
-from fer_ros.ros.convert import (SUPPORTED_ENCODINGS, MessageTypes, compressed_msg_to_rgb, frame_result_to_msg,
-                                 image_msg_to_rgb, rgb_to_image_msg, stamp_to_seconds)
+from fer_ros.ros.convert import (SUPPORTED_ENCODINGS, MessageTypes, compressed_msg_to_rgb, image_msg_to_rgb,
+                                 stamp_to_seconds)
+from fer_ros.ros.step import FrameMessages, process_image_msg
 from fer_ros.ros.typestore import EMOTION_ARRAY, get_typestore
 from fer_ros.types import FrameResult
 
@@ -238,17 +239,19 @@ def _run(reader: Any, conns: list, bag: str, pipeline: FramePipeline, options: R
                     raise _Skip("out_of_order", f"bag time {bag_ns} ns is before the previous frame's {last_ns} ns")
                 msg, rgb = decode_image(store, conn, raw)
                 stamp = _stamp(result, msg, bag_ns)
-                try:
-                    frame = pipeline.process(rgb, stamp)
+                try:  # fer_node's own step, so the output bag holds what the node would publish
+                    out = process_image_msg(pipeline, msg, types, rgb=rgb, stamp=stamp,
+                                            annotate=output is not None and output.annotated is not None)
                 except FerError as exc:
                     raise _Skip("pipeline_error", str(exc)) from None
+                frame = out.result
             except _Skip as skip:
                 result.bad.add(skip.reason, index, str(skip))
                 bar.update(1)
                 continue
             last_ns = bag_ns
             if output is not None:
-                _write(output, options, pipeline, types, msg, rgb, frame, bag_ns)
+                _write(output, options, out, bag_ns)
             record = frame_record(index, bag_ns, frame, (time.perf_counter() - started) * 1000.0)
             result.frames.append(record)
             if on_frame is not None:
@@ -264,11 +267,8 @@ def _stamp(result: ReplayResult, msg: Any, bag_ns: int) -> float:
     return header if result.time_source == "header" else bag_ns * 1e-9
 
 
-def _write(output: _Output, options: ReplayOptions, pipeline: FramePipeline, types: MessageTypes, msg: Any,
-           rgb: Any, frame: FrameResult, bag_ns: int) -> None:
-    """The node's outputs for one frame, with the input's bag time and header."""
-    output.write(output.emotions, options.emotions_topic, bag_ns, frame_result_to_msg(frame, msg.header, types),
-                 EMOTION_ARRAY)
-    if output.annotated is not None:
-        image = rgb_to_image_msg(pipeline.annotate(rgb, frame), msg.header, types)
-        output.write(output.annotated, options.annotated_topic, bag_ns, image, IMAGE)
+def _write(output: _Output, options: ReplayOptions, out: FrameMessages, bag_ns: int) -> None:
+    """The node's outputs for one frame, at the input's bag time (headers are the input's)."""
+    output.write(output.emotions, options.emotions_topic, bag_ns, out.emotions, EMOTION_ARRAY)
+    if output.annotated is not None and out.annotated is not None:
+        output.write(output.annotated, options.annotated_topic, bag_ns, out.annotated, IMAGE)

@@ -21,6 +21,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +56,7 @@ class Case:
 @dataclass
 class CaseResult:
     case: Case
-    profile: bool
+    profile: str  # the Fast DDS profile of the node's process ('' = default transports)
     sent: int = 0
     bytes: int = 0
     answered: int = 0
@@ -76,19 +77,38 @@ class CaseResult:
         return values[min(len(values) - 1, round(q / 100 * (len(values) - 1)))]
 
     def summary(self) -> dict:
-        return {"case": self.case.name, "fastdds_profile": self.profile, "frame_bytes": self.bytes,
+        return {"case": self.case.name, "fastdds_profile": Path(self.profile).name if self.profile else "",
+                "frame_bytes": self.bytes,
                 "sent": self.sent, "dropped_by_node": self.dropped_by_node, "kept": self.kept,
                 "answered": self.answered, "one_face": self.one_face,
                 "latency_p50_ms": round(self.percentile(50), 1), "latency_p95_ms": round(self.percentile(95), 1),
                 "error": self.error}
 
 
-def ros_env(domain: int, profile: bool) -> dict[str, str]:
+def ros_env(domain: int, profile: str | Path | None = None) -> dict[str, str]:
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     env.pop("FASTDDS_DEFAULT_PROFILES_FILE", None)
     if profile:
-        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(LARGE_FRAMES_PROFILE)
+        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
     return env
+
+
+def udp_only_profile(folder: str, buffer_bytes: int = 0) -> Path:
+    """A Fast DDS profile with UDP as the only transport (as between two machines), with socket
+    buffers of ``buffer_bytes`` (0: Fast DDS's default, the system's default size)."""
+    sizes = (f"<sendBufferSize>{buffer_bytes}</sendBufferSize><receiveBufferSize>{buffer_bytes}</receiveBufferSize>"
+             if buffer_bytes else "")
+    path = Path(folder) / f"udp_only_{buffer_bytes}.xml"
+    path.write_text(f"""<?xml version="1.0" encoding="UTF-8"?>
+<dds xmlns="http://www.eprosima.com"><profiles>
+ <transport_descriptors><transport_descriptor><transport_id>udp</transport_id><type>UDPv4</type>{sizes}
+ </transport_descriptor></transport_descriptors>
+ <participant profile_name="udp_only" is_default_profile="true"><rtps>
+  <userTransports><transport_id>udp</transport_id></userTransports><useBuiltinTransports>false</useBuiltinTransports>
+ </rtps></participant>
+</profiles></dds>
+""")
+    return path
 
 
 def fer_node_command(*params: str) -> list[str]:
@@ -110,11 +130,11 @@ def default_sigint() -> None:
 class Graph:
     """One ROS domain: fer_node in a child process, a probe node listening in this one."""
 
-    def __init__(self, domain: int, profile: bool = False, compressed: bool = False, *params: str) -> None:
-        self.domain, self.profile, self.compressed = domain, profile, compressed
+    def __init__(self, domain: int, profile: str | Path | None = None, compressed: bool = False, *params: str) -> None:
+        self.domain, self.profile, self.compressed = domain, str(profile or ""), compressed
         self.env = ros_env(domain, profile)
         if profile:  # the probe too: a participant's transports come from its own process's profile
-            os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(LARGE_FRAMES_PROFILE)
+            os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain)
         os.environ.pop("FASTDDS_DEFAULT_PROFILES_FILE", None)
@@ -166,7 +186,8 @@ class Graph:
             [sys.executable, str(CAMERA), "--topic", IMAGE_TOPIC, "--size", case.size, "--qos", case.qos,
              "--rate", str(case.rate), "--count", str(case.count), "--frame-id", frame_id]
             + (["--compressed"] if case.compressed else []),
-            env=self.env if case.camera_profile is None else ros_env(self.domain, case.camera_profile),
+            env=self.env if case.camera_profile is None else ros_env(self.domain, self.profile if case.camera_profile
+                                                                     else None),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.spin_for(case.count / case.rate + 90.0, lambda: camera.poll() is not None)
         if camera.poll() is None:
@@ -212,8 +233,8 @@ class Graph:
         return self.node.returncode
 
 
-# (profile applied, compressed, cases): a node per group.
-def groups(count: int) -> list[tuple[bool, bool, list[Case]]]:
+# (Fast DDS profile of the node's process, compressed, cases): a node per group.
+def groups(count: int, udp_folder: str | None = None) -> list[tuple[Path | None, bool, list[Case]]]:
     raw = [Case("640x480", "reliable", 4, count), Case("1280x720", "reliable", 3, count),
            Case("640x480", "best_effort", 4, count)]
     with_profile = [Case("640x480", "best_effort", 4, count, camera_profile=False),
@@ -221,7 +242,12 @@ def groups(count: int) -> list[tuple[bool, bool, list[Case]]]:
                     Case("1280x720", "best_effort", 3, count, camera_profile=True),
                     Case("1280x720", "reliable", 3, count, camera_profile=False)]
     compressed = [Case("640x480", "reliable", 4, count, True), Case("1280x720", "best_effort", 3, count, True)]
-    return [(False, False, raw), (True, False, with_profile), (False, True, compressed)]
+    out = [(None, False, raw), (LARGE_FRAMES_PROFILE, False, with_profile), (None, True, compressed)]
+    if udp_folder:  # UDP only, as between machines: default socket buffers, then 4 MB ones
+        for size in (0, 4 * 1024 * 1024):
+            out.append((udp_only_profile(udp_folder, size), False,
+                        [Case("640x480", "best_effort", 4, count), Case("640x480", "reliable", 4, count)]))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,9 +255,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=int, default=40, help="frames per case")
     p.add_argument("--domain", type=int, default=77, help="first ROS domain id (one per group)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--udp", action="store_true", help="also UDP-only transports (as between two machines), "
+                                                       "default and 4 MB socket buffers (capped by net.core.rmem_max)")
     args = p.parse_args(argv)
     results = []
-    for i, (profile, compressed, cases) in enumerate(groups(args.count)):
+    udp_folder = tempfile.mkdtemp(prefix="fer_bench_") if args.udp else None
+    for i, (profile, compressed, cases) in enumerate(groups(args.count, udp_folder)):
         graph = Graph(args.domain + i, profile, compressed)
         try:
             graph.wait_ready()
@@ -240,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(r.summary())
                 if not args.json:
                     s = r.summary()
-                    print(f"{s['case']:<32} profile={'yes' if profile else 'no ':<3} sent {s['sent']:>3} "
+                    print(f"{s['case']:<54} profile={s['fastdds_profile'] or '-':<26} sent {s['sent']:>3} "
                           f"kept {s['kept']:>3} answered {s['answered']:>3} one-face {s['one_face']:>3} "
                           f"p50 {s['latency_p50_ms']:>7} ms p95 {s['latency_p95_ms']:>7} ms {s['error']}", flush=True)
         finally:

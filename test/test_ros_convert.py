@@ -436,3 +436,26 @@ def test_pipeline_result_of_a_real_face_to_emotion_array(store, types, tmp_path)
     x1, y1, x2, y2 = back["faces"][0]["bbox"]
     assert 170 < (x1 + x2) / 2 < 280 and 50 < (y1 + y2) / 2 < 185  # the astronaut's face
     assert sum(back["faces"][0]["raw_probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("seconds, stamp", [(0.0, (0, 0)), (1.5, (1, 500_000_000)), (2.9999999999, (3, 0)),
+                                            (1_700_000_000.25, (1_700_000_000, 250_000_000))])
+def test_seconds_to_stamp_splits_before_scaling(seconds, stamp):
+    from fer_ros.ros.convert import seconds_to_ns, seconds_to_stamp
+
+    assert seconds_to_stamp(seconds) == stamp
+    assert seconds_to_ns(seconds) == stamp[0] * 1_000_000_000 + stamp[1]
+
+
+def test_a_music_decision_becomes_now_playing_through_cdr(store, types):
+    from fer_ros.music.policy import Decision
+    from fer_ros.ros.convert import decision_to_msg
+    from fer_ros.ros.typestore import NOW_PLAYING
+
+    decision = Decision(stamp=12.25, action="play", emotion="happy", playlist="upbeat", item="a.mp3", track_id=4,
+                        strategy="match", reason="happy for 2.0 s")
+    msg = store.deserialize_cdr(store.serialize_cdr(decision_to_msg(decision, "log", "cam", types), NOW_PLAYING),
+                                NOW_PLAYING)
+    assert (msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id) == (12, 250_000_000, "cam")
+    assert (msg.action, msg.emotion, msg.playlist, msg.item, msg.track_id, msg.strategy, msg.backend) == (
+        "play", "happy", "upbeat", "a.mp3", 4, "match", "log")

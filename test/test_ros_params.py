@@ -128,3 +128,19 @@ def test_specs_accept_only_their_ros_type():
     assert specs["detector.thresholds"].accepts([0.5, 0.6, 0.7]) and not specs["detector.thresholds"].accepts(0.5)
     for spec in specs.values():
         assert spec.accepts(spec.default), spec.name
+
+
+def test_music_controller_parameters_are_derived_and_validated():
+    from fer_ros.ros.params import MusicNodeSettings, music_param_specs, music_settings_from_params
+
+    specs = {s.name: s for s in music_param_specs()}
+    assert set(specs) == {"config_file", "backend", "dry_run", "follow", "strategy", "track_id"}
+    assert all(not s.live and s.help for s in specs.values())
+    assert "one of: '', log, mpris, command" in specs["backend"].description
+    assert music_settings_from_params({"backend": "log", "track_id": 3}) == MusicNodeSettings(backend="log", track_id=3)
+    with pytest.raises(FerError, match="backend"):
+        music_settings_from_params({"backend": "vlc"})
+    with pytest.raises(FerError, match="track_id"):
+        music_settings_from_params({"track_id": -5})
+    with pytest.raises(FerError, match="unknown music_controller parameter 'volume'"):
+        music_settings_from_params({"volume": 3})

@@ -128,22 +128,43 @@ def numpy_uint8_array(data: bytes) -> np.ndarray:
 
 # --- time and header ---------------------------------------------------------------------------
 
-def make_header(stamp_seconds: float, frame_id: str, types: MessageTypes) -> Any:
-    """A std_msgs/Header for a stamp in seconds (nanosecond resolution)."""
-    stamp = float(stamp_seconds)
+def seconds_to_stamp(seconds: float) -> tuple[int, int]:
+    """Seconds -> (sec, nanosec) of a builtin_interfaces/Time: the one conversion every module uses.
+
+    Split before scaling: seconds * 1e9 would lose nanoseconds at epoch-sized stamps (~1.7e18 > 2**53).
+    """
+    stamp = float(seconds)
     if not math.isfinite(stamp) or stamp < 0:
-        raise FerError(f"stamp must be a finite, non-negative number of seconds, got {stamp_seconds}")
-    # Split before scaling: stamp * 1e9 would lose nanoseconds at epoch-sized stamps (~1.7e18 > 2**53).
+        raise FerError(f"stamp must be a finite, non-negative number of seconds, got {seconds}")
     sec = math.floor(stamp)
     nanosec = round((stamp - sec) * 1e9)
     if nanosec >= 1_000_000_000:
         sec, nanosec = sec + 1, nanosec - 1_000_000_000
-    return types.Header(stamp=types.Time(sec=int(sec), nanosec=int(nanosec)), frame_id=str(frame_id))
+    return int(sec), int(nanosec)
+
+
+def seconds_to_ns(seconds: float) -> int:
+    """Seconds -> integer nanoseconds (bag time), rounded like seconds_to_stamp."""
+    sec, nanosec = seconds_to_stamp(seconds)
+    return sec * 1_000_000_000 + nanosec
+
+
+def make_header(stamp_seconds: float, frame_id: str, types: MessageTypes) -> Any:
+    """A std_msgs/Header for a stamp in seconds (nanosecond resolution)."""
+    sec, nanosec = seconds_to_stamp(stamp_seconds)
+    return types.Header(stamp=types.Time(sec=sec, nanosec=nanosec), frame_id=str(frame_id))
 
 
 def stamp_to_seconds(stamp: Any) -> float:
-    """builtin_interfaces/Time -> seconds."""
+    """builtin_interfaces/Time (or anything with sec and nanosec) -> seconds."""
     return int(stamp.sec) + int(stamp.nanosec) * 1e-9
+
+
+def decision_to_msg(decision: Any, backend: str, frame_id: str, types: MessageTypes) -> Any:
+    """fer_ros/NowPlaying for a fer_ros.music.policy.Decision, stamped with the decision's time."""
+    return types.NowPlaying(header=make_header(decision.stamp, frame_id, types), action=str(decision.action),
+                            emotion=str(decision.emotion), playlist=str(decision.playlist), item=str(decision.item),
+                            track_id=int(decision.track_id), strategy=str(decision.strategy), backend=str(backend))
 
 
 # --- results -> EmotionArray -------------------------------------------------------------------

@@ -21,10 +21,7 @@ from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
-from rclpy.exceptions import NameValidationException, ParameterException
-from rclpy.executors import ExternalShutdownException
-from rclpy.logging import get_logger
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
@@ -33,11 +30,13 @@ from sensor_msgs.msg import CompressedImage, Image
 from fer_ros.errors import FerError
 from fer_ros.latest import LatestFrame
 from fer_ros.pipeline import FramePipeline
-from fer_ros.ros.convert import (MessageTypes, compressed_msg_to_rgb, frame_result_to_msg, image_msg_to_rgb,
-                                 rgb_to_image_msg, stamp_to_seconds)
-from fer_ros.ros.params import NODE_NAME, ParamSpec, apply_params, param_specs, settings_from_params
+from fer_ros.ros.convert import MessageTypes
+from fer_ros.ros.node_main import declare
+from fer_ros.ros.node_main import main as node_main
+from fer_ros.ros.params import NODE_NAME, apply_params, param_specs, settings_from_params
 from fer_ros.ros.qos import BEST_EFFORT, RELIABLE, choose_reliability
 from fer_ros.ros.stats import ERROR, OK, WARN, FrameStats, Thresholds
+from fer_ros.ros.step import process_image_msg
 
 # Depth 1 because only the newest frame matters (the stock SensorDataQoS keeps 5); the
 # reliability follows the camera's publishers (fer_ros.ros.qos).
@@ -47,28 +46,13 @@ LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: Diagnosti
 BAD_FRAME_LOG_PERIOD = 5.0  # seconds between two log lines about skipped frames
 
 
-def descriptor(spec: ParamSpec) -> ParameterDescriptor:
-    """ROS descriptor of one setting: description, range and read-only unless live."""
-    d = ParameterDescriptor(description=spec.description, read_only=not spec.live)
-    if spec.min is not None and spec.max is not None:
-        if spec.kind == "int":
-            d.integer_range = [IntegerRange(from_value=int(spec.min), to_value=int(spec.max), step=1)]
-        elif spec.kind == "float":
-            d.floating_point_range = [FloatingPointRange(from_value=float(spec.min), to_value=float(spec.max), step=0.0)]
-    if spec.choices:
-        d.additional_constraints = "one of: " + ", ".join(map(str, spec.choices))
-    return d
-
-
 class FerNode(Node):
     """Facial expression recognition on a camera topic."""
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
         self._specs = {s.name: s for s in param_specs()}
-        for spec in self._specs.values():
-            self.declare_parameter(spec.name, spec.default, descriptor(spec))
-        values = {name: self.get_parameter(name).value for name in self._specs}
+        values = declare(self, list(self._specs.values()))
         self._config, self._settings = settings_from_params(values)  # FerError on invalid values
 
         self._types = MessageTypes.from_rclpy()
@@ -90,9 +74,9 @@ class FerNode(Node):
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         topic = self._settings.image_topic
         if self._settings.compressed:
-            topic, msg_type, self._decode = topic.rstrip("/") + "/compressed", CompressedImage, compressed_msg_to_rgb
+            topic, msg_type = topic.rstrip("/") + "/compressed", CompressedImage
         else:
-            msg_type, self._decode = Image, image_msg_to_rgb
+            msg_type = Image
         self._topic, self._msg_type = topic, msg_type
         self._subscription, self._reliability = None, None
         self._match_camera_qos()
@@ -146,20 +130,17 @@ class FerNode(Node):
 
     def _process(self, msg: Any, arrived: float) -> None:
         try:
-            rgb = self._decode(msg)
             with self._lock:
-                result = self._pipeline.process(rgb, stamp_to_seconds(msg.header.stamp))
                 draw = self._settings.publish_annotated and self._annotated_pub.get_subscription_count() > 0
-                annotated = self._pipeline.annotate(rgb, result) if draw else None
-            out = frame_result_to_msg(result, msg.header, self._types)
+                out = process_image_msg(self._pipeline, msg, self._types, annotate=draw)
         except FerError as exc:
             self._stats.bad(str(exc))
             self.get_logger().warning(f"skipping a frame: {exc}", throttle_duration_sec=BAD_FRAME_LOG_PERIOD)
             return
-        self._emotions_pub.publish(out)
-        if annotated is not None:
-            self._annotated_pub.publish(rgb_to_image_msg(annotated, msg.header, self._types))
-        self._stats.processed((time.monotonic() - arrived) * 1000.0, len(result.faces))
+        self._emotions_pub.publish(out.emotions)
+        if out.annotated is not None:
+            self._annotated_pub.publish(out.annotated)
+        self._stats.processed((time.monotonic() - arrived) * 1000.0, len(out.result.faces))
 
     # --- parameters and diagnostics --------------------------------------------------------------
 
@@ -206,21 +187,7 @@ class FerNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of `ros2 run fer_ros fer_node`; returns 1 when the configuration is invalid."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = FerNode()
-        rclpy.spin(node)
-    except (FerError, ParameterException, NameValidationException) as exc:
-        get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return node_main(FerNode, NODE_NAME, args)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import yaml
 
 from fer_ros.config import PipelineConfig, flatten, iter_settings, set_setting, setting
 from fer_ros.errors import FerError
+from fer_ros.music.mapping import BACKENDS, FOLLOW_MODES, STRATEGIES
 
 NODE_NAME = "fer_node"
 LIST_SEPARATOR = ","
@@ -64,6 +65,18 @@ class NodeSettings:
         return self
 
 
+@dataclass
+class MusicNodeSettings:
+    """Parameters of music_controller: which mapping file, and overrides of its choices ('' = the file's)."""
+
+    config_file: str = setting("", "music mapping YAML (see config/music.yaml); '' = built-in defaults")
+    backend: str = setting("", "player backend; '' = the mapping file's", choices=("",) + BACKENDS)
+    dry_run: bool = setting(False, "never start a player (log backend)")
+    follow: str = setting("", "which face drives the music; '' = the mapping file's", choices=("",) + FOLLOW_MODES)
+    strategy: str = setting("", "match or uplift the mood; '' = the mapping file's", choices=("",) + STRATEGIES)
+    track_id: int = setting(-1, "face to follow (implies follow=track_id); -1 = the mapping file's", min=-1, max=2**31 - 1)
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     """One declared ROS parameter: name, default (as a ROS value) and its documentation."""
@@ -84,7 +97,7 @@ class ParamSpec:
         if self.kind == "str_list":
             extra.append("comma-separated list")
         if self.choices:
-            extra.append("one of: " + ", ".join(map(str, self.choices)))
+            extra.append("one of: " + ", ".join("''" if c == "" else str(c) for c in self.choices))
         if self.min is not None or self.max is not None:
             extra.append(f"range {self.min}..{self.max}")
         extra.append("live" if self.live else "read-only, set at start-up")
@@ -148,6 +161,22 @@ def pipeline_param_specs(config: PipelineConfig | None = None) -> list[ParamSpec
 
 def node_param_specs(settings: NodeSettings | None = None) -> list[ParamSpec]:
     return _specs(settings if settings is not None else NodeSettings())
+
+
+def music_param_specs() -> list[ParamSpec]:
+    """Every parameter music_controller declares."""
+    return _specs(MusicNodeSettings())
+
+
+def music_settings_from_params(values: Mapping[str, Any]) -> MusicNodeSettings:
+    """Validated music_controller settings from its ROS parameter values."""
+    settings = MusicNodeSettings()
+    specs = {s.name: s for s in music_param_specs()}
+    for name, value in values.items():
+        if name not in specs:
+            raise FerError(f"unknown music_controller parameter '{name}'; known: {', '.join(sorted(specs))}")
+        set_setting(settings, name, specs[name].from_ros(value))
+    return settings
 
 
 def param_specs() -> list[ParamSpec]:

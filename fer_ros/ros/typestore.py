@@ -32,7 +32,7 @@ def msg_dirs() -> list[Path]:
         from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
         try:
             dirs.append(Path(get_package_share_directory(PACKAGE)) / "msg")
-        except PackageNotFoundError:
+        except (PackageNotFoundError, OSError):  # OSError: ament_index_python there, AMENT_PREFIX_PATH unset
             pass
     except ImportError:
         pass  # no ROS on this machine
