@@ -78,8 +78,9 @@ class ClassifierConfig:
     half: bool = setting(False, "half precision on CUDA")
     mirror: bool = setting(False, "also classify each face mirrored and average the two (test-time augmentation; "
                                   "twice the classifier work)")
-    runtime: str = setting("torch", "what runs the network on a CPU: torch (TorchScript) or onnxruntime (the onnx extra: "
-                                    "pip install 'fer_ros[onnx]')", choices=("torch", "onnxruntime"))
+    runtime: str = setting("auto", "what runs the network on a CPU: onnxruntime (about twice as fast), torch (TorchScript), "
+                                   "or auto (onnxruntime when installed and the network exports, else torch)",
+                           choices=("auto", "torch", "onnxruntime"))
     device: str = setting("", "torch device for the classifier: auto, cpu, cuda or cuda:N; empty = the same as detector.device")
     threads: int = setting(0, "torch CPU threads of the process (set by the command or node that builds the pipeline); "
                               "0 = leave torch's default", min=0, max=256)

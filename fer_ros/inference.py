@@ -18,7 +18,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from fer_ros.checkpoint import LoadedModel, load_checkpoint
 from fer_ros.errors import FerError
 from fer_ros.preprocess import to_model_input
-from fer_ros.runtime import RUNTIMES, onnx_forward
+from fer_ros.runtime import RUNTIMES, checkpoint_key, onnx_forward, onnxruntime_available
 from fer_ros.types import Classification
 
 FUSION_RULES = ("sum", "product")
@@ -97,7 +97,7 @@ class EmotionClassifier:
     """PyTorch AMS-CNN checkpoints (one, or an ensemble) behind the ``fer_ros.classifier.Classifier`` protocol."""
 
     def __init__(self, weights: list[str] | None, device: torch.device, fusion: str = "sum", half: bool = False,
-                 mirror: bool = False, runtime: str = "torch"):
+                 mirror: bool = False, runtime: str = "auto"):
         if runtime not in RUNTIMES:
             raise FerError(f"unknown classifier runtime '{runtime}'; choose one of {', '.join(RUNTIMES)}")
         if fusion not in FUSION_RULES:
@@ -111,19 +111,35 @@ class EmotionClassifier:
                                f"{self.members[0].path} has {self.class_names}")
         self.half = half and device.type == "cuda"
         self._forward: list[Callable] = []  # per member: the module, its CPU trace or an ONNX Runtime session
-        self.runtime = runtime if device.type == "cpu" else "torch"  # ONNX Runtime here only on the CPU
+        self.runtime = "torch"  # what runs every member (ONNX Runtime only on the CPU)
+        if device.type == "cpu" and (runtime == "onnxruntime" or runtime == "auto" and onnxruntime_available()):
+            self.runtime = "onnxruntime"
         for m in self.members:
             fold_batchnorm(m.model)
             if self.half:
                 m.model.half()
             if self.runtime == "onnxruntime":
-                self._forward.append(onnx_forward(m.model, m.model.cfg.in_chans, m.model.cfg.input_size,
-                                                  torch.get_num_threads()))
+                self._forward.append(self._onnx_or_trace(m, required=runtime == "onnxruntime"))
             elif device.type == "cpu":
                 m.model.to(memory_format=torch.channels_last)
                 self._forward.append(trace_for_cpu(m.model, m.model.cfg.in_chans, m.model.cfg.input_size))
             else:
                 self._forward.append(m.model)
+
+    def _onnx_or_trace(self, m: LoadedModel, required: bool) -> Callable:
+        """ONNX Runtime for this member; with runtime auto, the TorchScript trace when the export fails."""
+        try:
+            return onnx_forward(m.model, m.model.cfg.in_chans, m.model.cfg.input_size, torch.get_num_threads(),
+                                checkpoint_key(m.path))
+        except Exception as exc:  # an operator the exporter lacks, a broken onnxruntime install
+            if required:
+                raise FerError(f"could not run {m.path} on ONNX Runtime ({type(exc).__name__}: {exc}); "
+                               f"set classifier.runtime=torch") from exc
+            log.warning("ONNX Runtime unavailable for %s (%s: %s); running it with TorchScript", m.path,
+                        type(exc).__name__, exc)
+            self.runtime = "torch"
+            m.model.to(memory_format=torch.channels_last)
+            return trace_for_cpu(m.model, m.model.cfg.in_chans, m.model.cfg.input_size)
 
     @property
     def input_size(self) -> int:
@@ -141,7 +157,8 @@ class EmotionClassifier:
         return all(bool(m.meta.get("history")) for m in self.members)
 
     def describe(self) -> str:
-        return ", ".join(f"{m.path} ({m.model.cfg.input_size}px, {len(m.class_names)} classes)" for m in self.members)
+        return ", ".join(f"{m.path} ({m.model.cfg.input_size}px, {len(m.class_names)} classes)" for m in self.members) \
+            + f" on {self.runtime}"
 
     @torch.inference_mode()
     def classify(self, faces: list[np.ndarray]) -> list[Classification]:

@@ -2,9 +2,11 @@
 
 Both sit behind the same forward call, ``forward(x) -> (logits, attention, fusion weights)`` on
 torch tensors, so ``EmotionClassifier`` keeps its preprocessing, mirroring, temperature and
-ensemble fusion whatever runs the convolutions. ONNX Runtime is an optional extra
-(``pip install 'fer_ros[onnx]'``, with ``onnx`` for the export); the network is exported from
-the loaded checkpoint in memory at start-up (a few seconds), never downloaded or cached.
+ensemble fusion whatever runs the convolutions. ``classifier.runtime=auto`` (the default) takes ONNX Runtime when
+``onnxruntime`` and ``onnx`` (for the export) are installed, as ``pip install`` does, and falls
+back to TorchScript when they are missing or the export fails. The network is exported from the
+loaded checkpoint in memory at start-up (a few seconds, once per checkpoint file and process),
+never downloaded or written anywhere.
 
 The one operator the exporter lacks is AMS-CNN's antialiased bilinear downscaling of the
 coarse pathways (``F.interpolate(antialias=True)``); it maps to ONNX ``Resize`` with
@@ -14,6 +16,7 @@ only: logits within about 0.02 of the TorchScript ones (``test/test_runtime.py``
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from typing import Callable
 
@@ -23,8 +26,18 @@ from torch import nn
 
 from fer_ros.errors import FerError
 
-RUNTIMES = ("torch", "onnxruntime")
+RUNTIMES = ("auto", "torch", "onnxruntime")  # auto: onnxruntime when installed and the export works, else torch
+_EXPORTED: dict[tuple, bytes] = {}  # (checkpoint file, its size and mtime) -> ONNX bytes, once per process
 ONNX_OPSET = 18  # the first opset whose Resize has antialias
+
+
+def checkpoint_key(path: str) -> tuple | None:
+    """What identifies a checkpoint file's weights for the export cache: path, size, mtime."""
+    try:
+        stat = os.stat(path)
+    except (OSError, TypeError):
+        return None
+    return os.path.abspath(path), stat.st_size, stat.st_mtime_ns
 
 
 def onnxruntime_available() -> bool:
@@ -65,18 +78,27 @@ def export_onnx(model: nn.Module, in_chans: int, size: int) -> bytes:
     return buffer.getvalue()
 
 
-def onnx_forward(model: nn.Module, in_chans: int, size: int, threads: int) -> Callable:
-    """An ONNX Runtime session of ``model`` wrapped as ``forward(x) -> (logits, attention, weights)``."""
+def onnx_forward(model: nn.Module, in_chans: int, size: int, threads: int, key: tuple | None = None) -> Callable:
+    """An ONNX Runtime session of ``model`` wrapped as ``forward(x) -> (logits, attention, weights)``.
+
+    ``key`` names the weights (see ``checkpoint_key``): a second pipeline on the same checkpoint
+    reuses the export instead of repeating it (seconds on a small CPU).
+    """
     if not onnxruntime_available():
-        raise FerError("classifier.runtime=onnxruntime needs the onnx extra: pip install 'fer_ros[onnx]' "
-                       "(onnxruntime and onnx), or set classifier.runtime=torch")
+        raise FerError("classifier.runtime=onnxruntime needs the onnxruntime and onnx packages: "
+                       "pip install onnxruntime onnx, or set classifier.runtime=torch")
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = max(1, int(threads))
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(export_onnx(model, in_chans, size), options, providers=["CPUExecutionProvider"])
+    graph = _EXPORTED.get(key) if key else None
+    if graph is None:
+        graph = export_onnx(model, in_chans, size)
+        if key:
+            _EXPORTED[key] = graph
+    session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
     def forward(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         outputs = session.run(None, {"faces": np.ascontiguousarray(x.float().cpu().numpy())})

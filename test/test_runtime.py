@@ -11,7 +11,7 @@ from fer_ros.inference import EmotionClassifier
 from fer_ros.pipeline import FramePipeline
 from fer_ros.runtime import onnxruntime_available
 
-needs_ort = pytest.mark.skipif(not onnxruntime_available(), reason="the onnx extra is not installed: pip install '.[onnx]'")
+needs_ort = pytest.mark.skipif(not onnxruntime_available(), reason="onnxruntime or onnx is not installed")
 
 
 def _faces(astronaut, n):
@@ -25,7 +25,7 @@ def _faces(astronaut, n):
 @pytest.mark.parametrize("mirror", [False, True])
 def test_onnxruntime_matches_torchscript(tiny_checkpoint, astronaut, mirror):
     cpu = torch.device("cpu")
-    ref = EmotionClassifier([tiny_checkpoint], cpu, mirror=mirror)
+    ref = EmotionClassifier([tiny_checkpoint], cpu, mirror=mirror, runtime="torch")
     ort = EmotionClassifier([tiny_checkpoint], cpu, mirror=mirror, runtime="onnxruntime")
     assert ort.runtime == "onnxruntime"
     for n in (1, 3):
@@ -45,6 +45,13 @@ def test_pipeline_runs_on_onnxruntime(tiny_checkpoint, astronaut):
     config.detector.device = "cpu"
     (face,) = FramePipeline(config).process(astronaut, 0.0).faces
     assert face.raw_probabilities.sum() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_auto_takes_onnxruntime_when_installed_and_torch_on_request(tiny_checkpoint):
+    cpu = torch.device("cpu")
+    assert EmotionClassifier([tiny_checkpoint], cpu).runtime == ("onnxruntime" if onnxruntime_available() else "torch")
+    assert EmotionClassifier([tiny_checkpoint], cpu, runtime="torch").runtime == "torch"
+    assert EmotionClassifier([tiny_checkpoint], cpu, runtime="torch").describe().endswith(" on torch")
 
 
 def test_unknown_runtime_is_a_clear_error(tiny_checkpoint):
