@@ -16,11 +16,18 @@ so ``FaceDetector`` can use either.
 """
 from __future__ import annotations
 
+import logging
+
 import cv2
 import numpy as np
 import torch
 from facenet_pytorch import MTCNN
 from torchvision.ops import nms
+
+from fer_ros.errors import FerError
+from fer_ros.runtime import onnx_module, onnxruntime_available
+
+log = logging.getLogger(__name__)
 
 PNET_CELL = 12  # P-Net window, pixels of a pyramid level
 PNET_STRIDE = 2  # P-Net output stride, pixels of a pyramid level
@@ -36,11 +43,29 @@ class MtcnnCascade:
     """P-Net over an image pyramid, then R-Net and O-Net on the surviving windows."""
 
     def __init__(self, min_face_size: float = 20.0, thresholds: tuple = (0.6, 0.7, 0.7), factor: float = 0.709,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", runtime: str = "torch") -> None:
         self.device = torch.device(device)
         nets = MTCNN(device=self.device).eval()  # loads the bundled P/R/O-Net weights
         self.pnet, self.rnet, self.onet = nets.pnet, nets.rnet, nets.onet
+        self.runtime = "torch"
+        if self.device.type == "cpu" and (runtime == "onnxruntime" or runtime == "auto" and onnxruntime_available()):
+            self._use_onnxruntime(required=runtime == "onnxruntime")
         self.min_face_size, self.thresholds, self.factor = float(min_face_size), list(thresholds), float(factor)
+
+    def _use_onnxruntime(self, required: bool) -> None:
+        """The three networks on ONNX Runtime (about 2-3x faster than torch for these tiny nets on one core)."""
+        try:
+            key = "facenet-pytorch MTCNN"  # the weights are the wheel's: export once per process
+            pnet = onnx_module(self.pnet, torch.zeros(1, 3, 48, 64), {0: "n", 2: "h", 3: "w"}, key=(key, "pnet"))
+            rnet = onnx_module(self.rnet, torch.zeros(1, 3, RNET_SIZE, RNET_SIZE), {0: "n"}, key=(key, "rnet"))
+            onet = onnx_module(self.onet, torch.zeros(1, 3, ONET_SIZE, ONET_SIZE), {0: "n"}, key=(key, "onet"))
+        except Exception as exc:  # a broken onnxruntime install: torch does the same
+            if required:
+                raise FerError(f"could not run MTCNN on ONNX Runtime ({type(exc).__name__}: {exc}); "
+                               f"set detector.runtime=torch") from exc
+            log.warning("MTCNN on ONNX Runtime failed (%s: %s); running it with torch", type(exc).__name__, exc)
+            return
+        self.pnet, self.rnet, self.onet, self.runtime = pnet, rnet, onet, "onnxruntime"
 
     def eval(self) -> "MtcnnCascade":
         return self  # the nets are already in eval mode; kept so it swaps in for facenet's MTCNN

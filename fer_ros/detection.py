@@ -36,6 +36,7 @@ class FaceDetector:
             thresholds=[float(t) for t in config.thresholds],
             factor=float(config.scale_factor),
             device=self.device,
+            runtime=config.runtime,
         )
 
     def _net_min_face_size(self) -> float:

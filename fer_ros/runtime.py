@@ -78,6 +78,40 @@ def export_onnx(model: nn.Module, in_chans: int, size: int) -> bytes:
     return buffer.getvalue()
 
 
+def onnx_module(net: nn.Module, example: torch.Tensor, dynamic: dict, threads: int = 1, key: tuple | None = None) -> Callable:
+    """Any small eval-mode network (MTCNN's P-, R- and O-Net) as an ONNX Runtime session behind its own
+    call: ``net(x)`` -> the same tuple of tensors. ``dynamic``: the input's free axes, e.g. {0: "n"};
+    ``key``: names fixed weights, so the export happens once per process."""
+    import onnxruntime as ort
+
+    graph = _EXPORTED.get(key) if key else None
+    if graph is None:
+        buffer = io.BytesIO()
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            names = [f"out{i}" for i in range(len(net(example)))]
+            torch.onnx.export(net.eval(), (example,), buffer, input_names=["x"], output_names=names,
+                              dynamic_axes={"x": dynamic}, opset_version=ONNX_OPSET, dynamo=False)
+        graph = buffer.getvalue()
+        if key:
+            _EXPORTED[key] = graph
+    session = ort.InferenceSession(graph, _options(threads), providers=["CPUExecutionProvider"])
+
+    def forward(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(torch.from_numpy(o) for o in session.run(None, {"x": np.ascontiguousarray(x.cpu().numpy())}))
+    return forward
+
+
+def _options(threads: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, int(threads))
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
 def onnx_forward(model: nn.Module, in_chans: int, size: int, threads: int, key: tuple | None = None) -> Callable:
     """An ONNX Runtime session of ``model`` wrapped as ``forward(x) -> (logits, attention, weights)``.
 
@@ -89,16 +123,12 @@ def onnx_forward(model: nn.Module, in_chans: int, size: int, threads: int, key: 
                        "pip install onnxruntime onnx, or set classifier.runtime=torch")
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, int(threads))
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     graph = _EXPORTED.get(key) if key else None
     if graph is None:
         graph = export_onnx(model, in_chans, size)
         if key:
             _EXPORTED[key] = graph
-    session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(graph, _options(threads), providers=["CPUExecutionProvider"])
 
     def forward(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         outputs = session.run(None, {"faces": np.ascontiguousarray(x.float().cpu().numpy())})

@@ -59,3 +59,21 @@ def test_unknown_runtime_is_a_clear_error(tiny_checkpoint):
         EmotionClassifier([tiny_checkpoint], torch.device("cpu"), runtime="tensorrt")
     with pytest.raises(FerError, match="classifier.runtime"):
         PipelineConfig.from_dict({"classifier": {"runtime": "tensorrt"}})
+
+
+@needs_ort
+def test_mtcnn_on_onnxruntime_finds_what_torch_finds(astronaut):
+    from fer_ros.config import DetectorConfig
+    from fer_ros.detection import FaceDetector
+
+    two = np.concatenate([astronaut, astronaut[:, ::-1]], axis=1)
+    ref, ort = (FaceDetector(DetectorConfig(device="cpu", runtime=r)) for r in ("torch", "onnxruntime"))
+    assert ort._mtcnn.runtime == "onnxruntime" and ref._mtcnn.runtime == "torch"
+    a, b = ref.detect(two), ort.detect(two)
+    assert len(a) == len(b) == 2
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(y.bbox, x.bbox, atol=0.05)
+        np.testing.assert_allclose(y.landmarks, x.landmarks, atol=0.05)
+        assert y.score == pytest.approx(x.score, abs=1e-4)
+    for x, y in zip(ref.refine(two, [d.bbox for d in a]), ort.refine(two, [d.bbox for d in a])):
+        np.testing.assert_allclose(y.bbox, x.bbox, atol=0.05)
