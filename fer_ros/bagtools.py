@@ -306,10 +306,12 @@ def read_label_csv(path: str | os.PathLike) -> Labels:
     """A CSV with a header: one key column (frame | stamp | time) and one label column."""
     p = Path(path).expanduser()
     try:
-        with open(p, newline="") as fh:
+        with open(p, newline="", encoding="utf-8") as fh:
             rows = [r for r in csv.reader(fh) if r and not r[0].lstrip().startswith("#")]
     except OSError as exc:
-        raise FerError(f"cannot read label file '{p}': {exc.strerror}") from None
+        raise FerError(f"cannot read label file '{p}': {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise FerError(f"label file '{p}' is not a UTF-8 CSV text file ({' '.join(str(exc).split())[:120]})") from None
     example = ("frame,label\\n0,neutral\\n45,happy  (or stamp,label with header stamps in seconds, "
                "or time,label with seconds since the first frame)")
     if len(rows) < 2:
@@ -331,7 +333,7 @@ def read_label_csv(path: str | os.PathLike) -> Labels:
             raise FerError(f"label file '{p}', row {line}: expected a number in column '{rows[0][key_col]}', "
                            f"got {row}") from None
         if not math.isfinite(key):
-            raise FerError(f"label file '{p}', row {line}: {row[key_col]} is not a finite number")
+            raise FerError(f"label file '{p}', row {line}: {row[key_col]!r} is not a finite number")
         label = canonical_label(text)
         if label is not None:
             raw_names.setdefault(label, text.strip())

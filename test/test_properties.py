@@ -313,3 +313,68 @@ def test_bags_truncated_or_flipped_anywhere_replay_or_refuse(small_bags, quick_p
         return
     event(f"replayed {len(result.frames)} of 3 frames")
     assert result.messages <= 3 and len(result.frames) + sum(result.bad.counts.values()) == result.messages
+
+
+# --- ground-truth label files, music mapping files, detection streams ------------------------------
+
+label_files = st.one_of(
+    st.binary(max_size=120),
+    st.lists(st.lists(st.one_of(st.text(max_size=6), st.sampled_from(["frame", "stamp", "time", "label", "happy", "nan",
+                                                                      "inf", "1e400", "-3", "0.5", "", "#x"])),
+                      max_size=4), max_size=5).map(lambda rows: "\n".join(",".join(r) for r in rows).encode()),
+)
+
+
+@CASES
+@given(content=label_files)
+def test_any_label_csv_gives_labels_or_one_line(tmp_path, content):
+    from fer_ros.bagtools import Labels, read_label_csv
+
+    path = tmp_path / "labels.csv"
+    path.write_bytes(content)
+    try:
+        labels = read_label_csv(path)
+    except FerError as exc:
+        one_line_fer_error(exc)
+        return
+    event("read")
+    assert isinstance(labels, Labels) and labels.keys == sorted(labels.keys) and all(np.isfinite(labels.keys))
+
+
+music_keys = st.sampled_from(["strategy", "follow", "track_id", "min_confidence", "min_stable", "dwell", "emotions",
+                              "playlists", "uplift", "no_face", "backend", "command", "mpris", "shuffle"]) | st.text(max_size=6)
+
+
+@CASES
+@given(document=st.one_of(st.binary(max_size=100), yaml_values.map(lambda v: yaml.safe_dump(v).encode()),
+                          st.dictionaries(music_keys, yaml_values, max_size=4).map(lambda d: yaml.safe_dump(d).encode())))
+def test_any_music_mapping_file_gives_a_config_or_one_line(tmp_path, document):
+    from fer_ros.music.mapping import MusicConfig, load_config
+
+    path = tmp_path / "music.yaml"
+    path.write_bytes(document)
+    try:
+        config = load_config(path)
+    except FerError as exc:
+        one_line_fer_error(exc)
+        return
+    event("loaded")
+    assert isinstance(config, MusicConfig)
+
+
+@CASES
+@given(frame=yaml_values | st.dictionaries(st.sampled_from(["stamp", "faces", "header"]), yaml_values, max_size=3)
+       | st.builds(lambda stamp, faces: {"stamp": stamp, "faces": faces}, scalars,
+                   st.lists(st.dictionaries(st.sampled_from(["id", "label", "confidence", "bbox", "stable", "probabilities"]),
+                                            yaml_values, max_size=6), max_size=3)))
+def test_any_detection_record_gives_an_observation_or_one_line(frame):
+    from fer_ros.music.policy import MusicPolicy, Observation, as_observation
+
+    try:
+        observation = as_observation(frame)
+        MusicPolicy().step(observation)
+    except FerError as exc:
+        one_line_fer_error(exc)
+        return
+    event("observed")
+    assert isinstance(observation, Observation)

@@ -222,8 +222,13 @@ def load_config(path: str | os.PathLike | None = None) -> MusicConfig:
     except FileNotFoundError:
         raise FerError(f"music config {os.fspath(path)!r} not found; pass an existing file "
                        "(see config/music.yaml for a commented example)") from None
+    except OSError as exc:
+        raise FerError(f"cannot read music config {os.fspath(path)!r}: {exc.strerror or exc}; check the path") from None
+    except UnicodeDecodeError:
+        raise FerError(f"music config {os.fspath(path)!r} is not UTF-8 text; give a YAML file like config/music.yaml") from None
     except yaml.YAMLError as exc:
-        raise FerError(f"music config {os.fspath(path)!r} is not valid YAML ({exc}); fix the syntax") from None
+        raise FerError(f"music config {os.fspath(path)!r} is not valid YAML ({' '.join(str(exc).split())}); "
+                       "fix the syntax") from None
     try:
         return config_from_dict(data)
     except TypeError as exc:  # a wrong-typed value the dataclass could not take
