@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import zipfile
 from dataclasses import dataclass
 
 import cv2
@@ -101,10 +102,17 @@ def load_dataset(path: str, split: str | None = None, label_set: str = "fer2013"
         root = os.path.join(path, split) if split and os.path.isdir(os.path.join(path, split)) else path
         return load_image_folder(root)
     if path.endswith(".npz"):
-        return load_fer_npz(path, split, label_set)
+        return _not_empty(load_fer_npz(path, split, label_set))
     if path.endswith(".csv"):
         return load_fer_csv(path, split)
     raise FerError(f"cannot tell the format of '{path}': expected a .npz, a .csv or a directory with one folder per class")
+
+
+def _not_empty(ds: FaceDataset) -> FaceDataset:
+    if not len(ds):
+        raise FerError(f"{ds.source} has no faces (FER+ labels drop faces whose top vote is unknown or not a face); "
+                       "check the split and the label set")
+    return ds
 
 
 def load_fer_npz(path: str, split: str | None, label_set: str) -> FaceDataset:
@@ -112,12 +120,13 @@ def load_fer_npz(path: str, split: str | None, label_set: str) -> FaceDataset:
         data = np.load(path, allow_pickle=False)
         images, usage = data["images"], data["usage"]
         labels, votes = data["labels"], data["ferplus_votes"] if "ferplus_votes" in data.files else None
-    except (KeyError, ValueError, OSError) as exc:
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise FerError(f"'{path}' is not the FER2013 npz layout (images, labels, usage[, ferplus_votes]): {exc}") from None
+    check_npz_arrays(path, images, labels, usage, votes)
     check_labels(labels, len(FER2013_CLASSES), path)  # before the labels index the FER+ votes
     keep = np.ones(len(images), bool) if split is None else usage == split
     if split is not None and not keep.any():
-        raise FerError(f"split '{split}' not in '{path}'; splits there: {', '.join(sorted(set(usage.tolist())))}")
+        raise FerError(f"split '{split}' not in '{path}'; splits there: {', '.join(sorted(map(str, set(usage.tolist()))))}")
     if label_set == "ferplus":
         if votes is None:
             raise FerError(f"'{path}' has no ferplus_votes; use --labels fer2013")
@@ -136,6 +145,21 @@ def load_fer_npz(path: str, split: str | None, label_set: str) -> FaceDataset:
     agreement = None if agreement is None else agreement.astype(np.float32)[keep]
     soft = None if soft is None else soft[keep]
     return FaceDataset(images[keep], labels[keep].astype(np.int64), list(names), agreement, f"{path}[{split or 'all'}]", soft)
+
+
+def check_npz_arrays(path: str, images: np.ndarray, labels: np.ndarray, usage: np.ndarray, votes: np.ndarray | None) -> None:
+    """One row per face in every array, integer labels, FER+'s ten vote columns: else a FerError naming the array."""
+    n = len(images) if images.ndim else -1
+    problems = []
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        problems.append(f"labels must be whole numbers, one per face (got {labels.dtype} of shape {labels.shape})")
+    for name, array in (("labels", labels), ("usage", usage)) + ((("ferplus_votes", votes),) if votes is not None else ()):
+        if array.ndim == 0 or len(array) != n:
+            problems.append(f"{name} has {len(array) if array.ndim else 0} rows for {n} images")
+    if votes is not None and (votes.ndim != 2 or votes.shape[1] != 10 or not np.issubdtype(votes.dtype, np.number)):
+        problems.append(f"ferplus_votes must be [N, 10] counts (8 emotions, unknown, not a face), got {votes.dtype} {votes.shape}")
+    if problems:
+        raise FerError(f"'{path}' is not the FER2013 npz layout: {'; '.join(problems)}")
 
 
 def vote_distribution(votes: np.ndarray, labels: np.ndarray) -> np.ndarray:

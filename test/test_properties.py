@@ -378,3 +378,38 @@ def test_any_detection_record_gives_an_observation_or_one_line(frame):
         return
     event("observed")
     assert isinstance(observation, Observation)
+
+
+npz_arrays = st.fixed_dictionaries({
+    "n": st.integers(0, 5), "extra": st.sampled_from([0, 0, 0, 1, -1]),
+    "image_shape": st.sampled_from([(48, 48), (48, 48, 3), (10,), (48, 48, 4)]),
+    "image_dtype": st.sampled_from([np.uint8, np.uint8, np.float32, np.int64]),
+    "label_dtype": st.sampled_from([np.int64, np.int64, np.int32, np.float64, np.bool_]),
+    "label_range": st.sampled_from([(0, 7), (0, 7), (-2, 10)]),
+    "usage": st.sampled_from([["PublicTest"], ["PublicTest", "Training"], [1, 2]]),
+    "votes": st.sampled_from([None, (10,), (3,)]),
+    "split": st.sampled_from([None, "PublicTest", "Nope"]), "label_set": st.sampled_from(["fer2013", "ferplus"]),
+    "seed": st.integers(0, 1000),
+})
+
+
+@CASES
+@given(spec=npz_arrays)
+def test_any_fer_npz_layout_loads_or_refuses(tmp_path, spec):
+    from fer_ros.datasets import FaceDataset, load_dataset
+
+    rng, n = np.random.default_rng(spec["seed"]), spec["n"]
+    arrays = {"images": rng.integers(0, 256, (max(n + spec["extra"], 0), *spec["image_shape"])).astype(spec["image_dtype"]),
+              "labels": rng.integers(*spec["label_range"], n).astype(spec["label_dtype"]),
+              "usage": np.array([spec["usage"][i % len(spec["usage"])] for i in range(n)])}
+    if spec["votes"] is not None:
+        arrays["ferplus_votes"] = rng.integers(0, 10, (n, *spec["votes"])).astype(np.uint8)
+    path = tmp_path / "faces.npz"
+    np.savez(path, **arrays)
+    try:
+        ds = load_dataset(str(path), spec["split"], spec["label_set"])
+    except FerError as exc:
+        one_line_fer_error(exc)
+        return
+    event("loaded")
+    assert isinstance(ds, FaceDataset) and len(ds) > 0 and ds.labels.max() < len(ds.class_names)
