@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compressed", action="store_true", help="sensor_msgs/CompressedImage, jpeg quality 90")
     p.add_argument("--frame-id", default="test_camera")
     p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for a matching subscriber")
+    p.add_argument("--any-subscriber", action="store_true",
+                   help="a reliable camera starts for a best-effort subscriber too (default: waits for a reliable one)")
     args = p.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
 
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def matched() -> bool:
         subs = node.get_subscriptions_info_by_topic(topic)
-        if args.qos == "reliable":
+        if args.qos == "reliable" and not args.any_subscriber:
             return any(s.qos_profile.reliability == ReliabilityPolicy.RELIABLE for s in subs)
         return bool(subs)
 

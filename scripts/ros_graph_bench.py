@@ -46,6 +46,7 @@ class Case:
     count: int
     compressed: bool = False
     camera_profile: bool | None = None  # the profile in the camera's process too; None: as the node
+    any_subscriber: bool = False  # a reliable camera starts without waiting for a reliable subscriber
 
     @property
     def name(self) -> str:
@@ -185,7 +186,7 @@ class Graph:
         camera = subprocess.Popen(
             [sys.executable, str(CAMERA), "--topic", IMAGE_TOPIC, "--size", case.size, "--qos", case.qos,
              "--rate", str(case.rate), "--count", str(case.count), "--frame-id", frame_id]
-            + (["--compressed"] if case.compressed else []),
+            + (["--compressed"] if case.compressed else []) + (["--any-subscriber"] if case.any_subscriber else []),
             env=self.env if case.camera_profile is None else ros_env(self.domain, self.profile if case.camera_profile
                                                                      else None),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -233,8 +234,8 @@ class Graph:
         return self.node.returncode
 
 
-# (Fast DDS profile of the node's process, compressed, cases): a node per group.
-def groups(count: int, udp_folder: str | None = None) -> list[tuple[Path | None, bool, list[Case]]]:
+# (Fast DDS profile of the node's process, compressed, cases, extra node parameters): a node per group.
+def groups(count: int, udp_folder: str | None = None) -> list[tuple[Path | None, bool, list[Case], tuple]]:
     raw = [Case("640x480", "reliable", 4, count), Case("1280x720", "reliable", 3, count),
            Case("640x480", "best_effort", 4, count)]
     with_profile = [Case("640x480", "best_effort", 4, count, camera_profile=False),
@@ -242,11 +243,14 @@ def groups(count: int, udp_folder: str | None = None) -> list[tuple[Path | None,
                     Case("1280x720", "best_effort", 3, count, camera_profile=True),
                     Case("1280x720", "reliable", 3, count, camera_profile=False)]
     compressed = [Case("640x480", "reliable", 4, count, True), Case("1280x720", "best_effort", 3, count, True)]
-    out = [(None, False, raw), (LARGE_FRAMES_PROFILE, False, with_profile), (None, True, compressed)]
+    out = [(None, False, raw, ()), (LARGE_FRAMES_PROFILE, False, with_profile, ()), (None, True, compressed, ()),
+           # the node as it was before camera_qos: best effort whatever the camera offers
+           (None, False, [Case("640x480", "reliable", 4, count, any_subscriber=True),
+                          Case("1280x720", "reliable", 3, count, any_subscriber=True)], ("camera_qos:=best_effort",))]
     if udp_folder:  # UDP only, as between machines: default socket buffers, then 4 MB ones
         for size in (0, 4 * 1024 * 1024):
             out.append((udp_only_profile(udp_folder, size), False,
-                        [Case("640x480", "best_effort", 4, count), Case("640x480", "reliable", 4, count)]))
+                        [Case("640x480", "best_effort", 4, count), Case("640x480", "reliable", 4, count)], ()))
     return out
 
 
@@ -255,13 +259,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=int, default=40, help="frames per case")
     p.add_argument("--domain", type=int, default=77, help="first ROS domain id (one per group)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--groups", default="", help="comma-separated group numbers to run (default: all)")
     p.add_argument("--udp", action="store_true", help="also UDP-only transports (as between two machines), "
                                                        "default and 4 MB socket buffers (capped by net.core.rmem_max)")
     args = p.parse_args(argv)
     results = []
     udp_folder = tempfile.mkdtemp(prefix="fer_bench_") if args.udp else None
-    for i, (profile, compressed, cases) in enumerate(groups(args.count, udp_folder)):
-        graph = Graph(args.domain + i, profile, compressed)
+    chosen = {int(g) for g in args.groups.split(",") if g.strip()}
+    for i, (profile, compressed, cases, params) in enumerate(groups(args.count, udp_folder)):
+        if chosen and i not in chosen:
+            continue
+        graph = Graph(args.domain + i, profile, compressed, *params)
+        if params and not args.json:
+            print(f"  fer_node with {' '.join(params)}", flush=True)
         try:
             graph.wait_ready()
             for j, case in enumerate(cases):
