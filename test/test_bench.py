@@ -137,12 +137,14 @@ def test_bench_json_structure(capsys, tiny_checkpoint):
     default = report["default"]
     assert default == report["cases"][0]
     for case in report["cases"]:
-        for key in ("fps", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "speedup_vs_naive", "detect_ms_per_run"):
+        for key in ("fps", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "speedup_vs_naive", "detect_ms_per_run",
+                    "cpu_ms_per_frame", "cores_at_30fps"):
             assert _positive_finite(case[key]), key
         assert case["p50_ms"] <= case["p95_ms"] <= case["p99_ms"]
         assert set(bench.STAGES) <= set(case["stages_ms"])
         for stage in ("decode", "detect", "align", "classify", "annotate"):
             assert _positive_finite(case["stages_ms"][stage]), stage
+        assert case["cores_at_30fps"] == pytest.approx(case["cpu_ms_per_frame"] * 30 / 1000, rel=0.01)
         assert case["faces_per_frame"] == pytest.approx(1.0)  # the synthetic face is found on every frame
         assert _positive_finite(case["naive"]["fps"]) and case["naive"]["faces_per_frame"] >= 1.0
 
