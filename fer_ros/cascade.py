@@ -155,7 +155,7 @@ class MtcnnCascade:
 
         For a face that moved too far for ``refine`` (a fast face, or one found on an older frame):
         P-Net on a region three box widths wide at the pyramid levels for faces of 0.6-1.6 times
-        the box, then R-Net and O-Net. A few milliseconds instead of the full frame's tens. Returns
+        the box, then R-Net and O-Net: 6-12 ms for a 45-90 px face, against 20-45 ms for the frame. Returns
         the face nearest the box's centre (box [4], score, landmarks [5, 2]) or None.
         """
         height, width = image.shape[:2]
