@@ -153,8 +153,14 @@ class Graph:
         command = fer_node_command(f"image_topic:={IMAGE_TOPIC}", f"compressed:={str(compressed).lower()}",
                                    "detector.device:=cpu", "publish_annotated:=false", "diagnostics_period:=0.5",
                                    *params)
-        self.node = subprocess.Popen(command, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        self.output = ""  # the node's log, once closed
+        self._log = tempfile.TemporaryFile("w+")  # a file, not a pipe: a chatty node must never block on it
+        self.node = subprocess.Popen(command, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
                                      text=True, preexec_fn=default_sigint)
+
+    def _read_log(self) -> str:
+        self._log.seek(0)
+        return self._log.read()
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
@@ -169,7 +175,7 @@ class Graph:
             if until is not None and until():
                 return True
             if self.node.poll() is not None:
-                raise RuntimeError(f"fer_node exited with {self.node.returncode}:\n{self.node.stdout.read()}")
+                raise RuntimeError(f"fer_node exited with {self.node.returncode}:\n{self._read_log()}")
         return until is None
 
     def wait_ready(self, timeout: float = STARTUP_TIMEOUT) -> None:
@@ -223,11 +229,12 @@ class Graph:
         """SIGTERM the node, as a launch system or systemd does; its exit code."""
         if self.node.poll() is None:
             self.node.send_signal(signal.SIGTERM)
-            try:
-                self.node.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.node.kill()
-                self.node.wait()
+        try:
+            self.node.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.node.kill()
+            self.node.wait()
+        self.output = self._read_log()
         self.executor.shutdown()
         self.probe.destroy_node()
         rclpy.try_shutdown(context=self.context)

@@ -78,7 +78,7 @@ def test_a_camera_in_another_process_is_answered(ros_domain, profile, compressed
     print(json.dumps([r.summary() for r in results], indent=1))
     for r in results:
         check(r)
-    assert code == 0
+    assert code == 0, graph.output[-3000:]
 
 
 # --- parameters, start-up and signals ------------------------------------------------------------

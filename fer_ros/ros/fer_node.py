@@ -93,6 +93,8 @@ class FerNode(Node):
 
     def _match_camera_qos(self) -> None:
         """(Re)subscribe with the reliability the camera's publishers call for; log the choice."""
+        if not rclpy.ok(context=self.context):
+            return  # shutting down
         offered = [RELIABLE if info.qos_profile.reliability == ReliabilityPolicy.RELIABLE else BEST_EFFORT
                    for info in self.get_publishers_info_by_topic(self._topic)]
         choice = choose_reliability(self._settings.camera_qos, offered, self._reliability)
@@ -165,6 +167,8 @@ class FerNode(Node):
         return SetParametersResult(successful=True)
 
     def _publish_diagnostics(self) -> None:
+        if not rclpy.ok(context=self.context):
+            return  # shutting down
         s = self._settings
         device = str(self._pipeline.device)
         report = self._stats.report(Thresholds(s.warn_latency_ms, s.error_latency_ms, s.warn_fps),

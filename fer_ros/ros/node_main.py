@@ -50,6 +50,11 @@ def main(make_node: Callable[[], Node], name: str, args: list[str] | None = None
         return 1
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # SIGINT/SIGTERM shut the context down while a callback was running (a publish or a
+        # graph query then fails): that is the shutdown we were asked for, not an error.
     finally:
         if node is not None:
             node.destroy_node()
