@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"error": f"no matching subscriber on {topic} within {args.wait} s"}), flush=True)
             return 1
         rclpy.spin_once(node, timeout_sec=0.1)
-    time.sleep(0.5)  # let discovery finish on the subscriber's side too
+    time.sleep(1.5)  # let discovery finish on the subscriber's side too (a first frame sent earlier can be lost)
 
     stamps = []
     period = 1.0 / args.rate

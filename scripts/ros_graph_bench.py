@@ -65,6 +65,7 @@ class CaseResult:
     one_face: int = 0  # answers with exactly one detected face (a box carried over from before may join it)
     class_names_set: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    detected_faces: list[int] = field(default_factory=list)  # per answer, in the order the frames were sent
     error: str = ""
 
     @property
@@ -212,17 +213,19 @@ class Graph:
         sent = {tuple(s): s[0] + s[1] * 1e-9 for s in report["stamps"]}
         result.sent, result.bytes = report["sent"], report["bytes"]
         result.dropped_by_node = self.dropped - dropped_before
-        seen = set()
+        seen, detected = set(), {}
         for arrived, msg in self.emotions:
             key = (msg.header.stamp.sec, msg.header.stamp.nanosec)
             if key not in sent or msg.header.frame_id != frame_id or key in seen:
                 continue
             seen.add(key)
             result.answered += 1
-            result.one_face += sum(f.detected for f in msg.faces) == 1
+            detected[key] = sum(f.detected for f in msg.faces)
+            result.one_face += detected[key] == 1
             result.class_names_set += len(msg.class_names) > 0 and all(
                 len(f.probabilities) == len(msg.class_names) for f in msg.faces)
             result.latencies_ms.append((arrived - sent[key]) * 1000.0)
+        result.detected_faces = [detected[k] for k in sorted(detected)]
         return result
 
     def close(self) -> int:
