@@ -96,9 +96,10 @@ class Probe:
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
 
-    def call(self, srv_type, service, request, timeout=bench.STARTUP_TIMEOUT):
+    def call(self, srv_type, service, request, timeout=None):
         client = self.node.create_client(srv_type, service)
         try:
+            timeout = bench.STARTUP_TIMEOUT if timeout is None else timeout
             assert client.wait_for_service(timeout_sec=timeout), f"{service} not offered"
             future = client.call_async(request)
             self.executor.spin_until_future_complete(future, timeout_sec=30.0)
