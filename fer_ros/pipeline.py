@@ -11,17 +11,17 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from fer_ros.alignment import FaceAligner
-from fer_ros.annotate import annotate
-from fer_ros.classifier import Classifier
+from fer_ros.perception.alignment import FaceAligner
+from fer_ros.perception.annotate import annotate
+from fer_ros.models.classifier import Classifier
 from fer_ros.config import PipelineConfig, get_field, set_setting
-from fer_ros.detection import FaceDetector
+from fer_ros.perception.detection import FaceDetector
 from fer_ros.device import resolve_device
 from fer_ros.errors import FerError
-from fer_ros.finder import FaceFinder
-from fer_ros.inference import EmotionClassifier
-from fer_ros.smoothing import EmotionSmoother
-from fer_ros.tracking import IouTracker
+from fer_ros.perception.finder import FaceFinder
+from fer_ros.models.inference import EmotionClassifier
+from fer_ros.perception.smoothing import EmotionSmoother
+from fer_ros.perception.tracking import IouTracker
 from fer_ros.types import Detection, FaceResult, FrameResult, RGBImage, Track, as_rgb_image
 
 
@@ -49,7 +49,7 @@ def _seconds(stamp) -> float:
 
 
 class FramePipeline:
-    """``classifier``: any ``fer_ros.classifier.Classifier`` (another runtime); default: the PyTorch
+    """``classifier``: any ``fer_ros.models.classifier.Classifier`` (another runtime); default: the PyTorch
     checkpoints named by ``config.classifier``, on ``classifier.device`` (else ``detector.device``).
 
     Torch's CPU thread count is process-wide, so it is the entry point's job

@@ -34,10 +34,10 @@ def tiny_checkpoint(tmp_path_factory) -> str:
     """An untrained 'tiny' AMS-CNN checkpoint (7 FER2013 classes) for plumbing tests."""
     import torch
 
-    from fer_ros.checkpoint import save_checkpoint
-    from fer_ros.datasets import FER2013_CLASSES
-    from fer_ros.model import build_model, config_for
-    from fer_ros.preprocess import Preprocessing
+    from fer_ros.models.checkpoint import save_checkpoint
+    from fer_ros.learning.datasets import FER2013_CLASSES
+    from fer_ros.models.ams_cnn import build_model, config_for
+    from fer_ros.models.preprocess import Preprocessing
 
     torch.manual_seed(0)
     model = build_model(config_for("tiny", input_size=48))

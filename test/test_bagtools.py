@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fer_ros import sample
-from fer_ros.bagtools import (BagReadError, Labels, SampleBagSpec, canonical_label, iter_messages,
+from fer_ros.bags.bagtools import (BagReadError, Labels, SampleBagSpec, canonical_label, iter_messages,
                               open_reader, prepare_output, read_label_csv, read_label_topic, source_frames,
                               stamp_ns, storage_of, topic_connections, write_frames_bag)
 from fer_ros.errors import FerError

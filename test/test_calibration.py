@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from fer_ros.calibration import fit_temperature, reliability, softmax
-from fer_ros.checkpoint import BUNDLED, load_checkpoint, resolve_weights, save_checkpoint, set_temperature
+from fer_ros.models.calibration import fit_temperature, reliability, softmax
+from fer_ros.models.checkpoint import BUNDLED, load_checkpoint, resolve_weights, save_checkpoint, set_temperature
 from fer_ros.errors import FerError
-from fer_ros.model import build_model, config_for
-from fer_ros.preprocess import Preprocessing
+from fer_ros.models.ams_cnn import build_model, config_for
+from fer_ros.models.preprocess import Preprocessing
 
 
 def overconfident(n=6000, c=7, seed=0):
@@ -55,7 +55,7 @@ def test_checkpoint_temperature_round_trips(tmp_path):
 
 
 def test_temperature_changes_confidence_not_the_label(tmp_path):
-    from fer_ros.inference import EmotionClassifier
+    from fer_ros.models.inference import EmotionClassifier
     import torch
 
     model = build_model(config_for("tiny", num_classes=3))

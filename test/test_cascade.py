@@ -6,8 +6,8 @@ import pytest
 from facenet_pytorch import MTCNN
 from skimage import data
 
-from fer_ros.cascade import MtcnnCascade, crop_windows, nms_min, pyramid_scales, square
-from fer_ros.tracking import iou_matrix
+from fer_ros.perception.cascade import MtcnnCascade, crop_windows, nms_min, pyramid_scales, square
+from fer_ros.perception.tracking import iou_matrix
 
 SETTINGS = dict(min_face_size=40, thresholds=[0.6, 0.7, 0.8], factor=0.709)
 

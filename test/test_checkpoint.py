@@ -4,10 +4,10 @@ import pickle
 import pytest
 import torch
 
-from fer_ros.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from fer_ros.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from fer_ros.errors import FerError
-from fer_ros.model import build_model, config_for
-from fer_ros.preprocess import Preprocessing
+from fer_ros.models.ams_cnn import build_model, config_for
+from fer_ros.models.preprocess import Preprocessing
 
 
 def test_round_trip_keeps_weights_config_and_preprocessing(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 from skimage import data
 
 from fer_ros.config import DetectorConfig
-from fer_ros.detection import FaceDetector
+from fer_ros.perception.detection import FaceDetector
 from fer_ros.errors import FerError
 
 # The astronaut's face as MTCNN boxes it (measured: x 180-268, y 61-172 in the 512x512 image).

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from fer_ros.cli import main as cli
-from fer_ros.datasets import FER2013_TO_FERPLUS
+from fer_ros.learning.datasets import FER2013_TO_FERPLUS
 from fer_ros.errors import FerError
-from fer_ros.evaluation import classification_metrics, mcnemar, stratified_folds
+from fer_ros.learning.evaluation import classification_metrics, mcnemar, stratified_folds
 from conftest import FER_NPZ, REPO, needs
 from test_training import make_folder_dataset
 
@@ -67,10 +67,10 @@ def write_class_folders(root, counts: dict) -> str:
 
 
 def ferplus_checkpoint(path) -> str:
-    from fer_ros.checkpoint import save_checkpoint
-    from fer_ros.datasets import FERPLUS_CLASSES
-    from fer_ros.model import build_model, config_for
-    from fer_ros.preprocess import Preprocessing
+    from fer_ros.models.checkpoint import save_checkpoint
+    from fer_ros.learning.datasets import FERPLUS_CLASSES
+    from fer_ros.models.ams_cnn import build_model, config_for
+    from fer_ros.models.preprocess import Preprocessing
 
     save_checkpoint(str(path), build_model(config_for("tiny", input_size=48, num_classes=8)),
                     Preprocessing(input_size=48, channels=1), FERPLUS_CLASSES)
@@ -107,7 +107,7 @@ def test_evaluate_maps_folder_names_to_the_model_classes_and_reports_absent_ones
 
 
 def test_relabel_by_name_keeps_votes_and_refuses_only_classes_with_faces():
-    from fer_ros.datasets import FER2013_CLASSES, FERPLUS_CLASSES, FaceDataset, relabel
+    from fer_ros.learning.datasets import FER2013_CLASSES, FERPLUS_CLASSES, FaceDataset, relabel
 
     votes = np.full((8, 8), 1 / 8, np.float32)
     votes[1] = np.eye(8)[7]  # a "happiness" face whose annotators all said contempt
@@ -157,7 +157,7 @@ def test_npz_with_labels_outside_the_classes_is_refused(tmp_path, capsys, tiny_c
 
 @needs(FER_NPZ, "FER2013 npz")
 def test_fer_npz_loader_splits_labels_and_dedupe():
-    from fer_ros.datasets import drop_duplicates_of, load_dataset
+    from fer_ros.learning.datasets import drop_duplicates_of, load_dataset
 
     test = load_dataset(FER_NPZ, "PublicTest")
     assert len(test) == 3589 and test.counts()["happy"] == 895
@@ -170,8 +170,8 @@ def test_fer_npz_loader_splits_labels_and_dedupe():
 def test_live_pipeline_sees_what_training_saw(tiny_checkpoint):
     """FER2013 faces upscaled to camera size are found and classified through detect -> align."""
     from fer_ros.config import PipelineConfig
-    from fer_ros.datasets import load_dataset
-    from fer_ros.evaluation import through_pipeline
+    from fer_ros.learning.datasets import load_dataset
+    from fer_ros.learning.evaluation import through_pipeline
     from fer_ros.pipeline import FramePipeline
 
     config = PipelineConfig()
@@ -199,9 +199,9 @@ def test_bundled_model_keeps_its_model_card_on_publictest(name, faces, floor):
     accuracy, macro-F1 and the calibration error, with its stored temperature."""
     import torch
 
-    from fer_ros.checkpoint import load_checkpoint
-    from fer_ros.datasets import load_dataset
-    from fer_ros.evaluation import evaluate_checkpoint
+    from fer_ros.models.checkpoint import load_checkpoint
+    from fer_ros.learning.datasets import load_dataset
+    from fer_ros.learning.evaluation import evaluate_checkpoint
 
     with open(os.path.join(REPO, "docs", "model", name, "evaluation.json")) as fh:
         card = json.load(fh)

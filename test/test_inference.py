@@ -2,8 +2,8 @@
 import numpy as np
 import torch
 
-from fer_ros.checkpoint import load_checkpoint
-from fer_ros.inference import EmotionClassifier, class_probabilities
+from fer_ros.models.checkpoint import load_checkpoint
+from fer_ros.models.inference import EmotionClassifier, class_probabilities
 
 
 def test_mirror_averages_face_and_its_mirror():

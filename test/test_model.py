@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from fer_ros.errors import FerError
-from fer_ros.model import PRESETS, block_widths, build_model, config_for, count_flops, count_parameters
+from fer_ros.models.ams_cnn import PRESETS, block_widths, build_model, config_for, count_flops, count_parameters
 
 
 @pytest.mark.parametrize("preset", ["tiny", "small"])

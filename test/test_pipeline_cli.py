@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_ros.checkpoint import default_weights_path
+from fer_ros.models.checkpoint import default_weights_path
 from fer_ros.cli import main as cli
 from fer_ros.config import PipelineConfig
 from fer_ros.errors import FerError

@@ -219,7 +219,7 @@ file_damage = st.tuples(st.sampled_from(["truncate", "flip"]), st.integers(0, 10
 @settings(CASES, max_examples=300)
 @given(damage=file_damage)
 def test_checkpoints_cut_or_flipped_load_or_refuse(tiny_checkpoint, tmp_path, damage):
-    from fer_ros.checkpoint import LoadedModel, load_checkpoint
+    from fer_ros.models.checkpoint import LoadedModel, load_checkpoint
 
     how, cut, flips = damage
     data = open(tiny_checkpoint, "rb").read()
@@ -268,7 +268,7 @@ def test_frames_with_any_stamps_give_results_or_refuse(astronaut, fake_classifie
 
 @pytest.fixture(scope="module")
 def small_bags(tmp_path_factory, store, astronaut):
-    from fer_ros.bagtools import SampleBagSpec, write_frames_bag
+    from fer_ros.bags.bagtools import SampleBagSpec, write_frames_bag
 
     root = tmp_path_factory.mktemp("bags")
     frames = [(i / 10, np.ascontiguousarray(astronaut[::4, ::4])) for i in range(3)]
@@ -295,7 +295,7 @@ def quick_pipeline(tiny_checkpoint):
        damage=file_damage)
 def test_bags_truncated_or_flipped_anywhere_replay_or_refuse(small_bags, quick_pipeline, store, tmp_path, storage, target,
                                                               damage):
-    from fer_ros.replay import ReplayOptions, replay_bag
+    from fer_ros.bags.replay import ReplayOptions, replay_bag
 
     how, cut, flips = damage
     bag = tmp_path / "bag"
@@ -328,7 +328,7 @@ label_files = st.one_of(
 @CASES
 @given(content=label_files)
 def test_any_label_csv_gives_labels_or_one_line(tmp_path, content):
-    from fer_ros.bagtools import Labels, read_label_csv
+    from fer_ros.bags.bagtools import Labels, read_label_csv
 
     path = tmp_path / "labels.csv"
     path.write_bytes(content)
@@ -396,7 +396,7 @@ npz_arrays = st.fixed_dictionaries({
 @CASES
 @given(spec=npz_arrays)
 def test_any_fer_npz_layout_loads_or_refuses(tmp_path, spec):
-    from fer_ros.datasets import FaceDataset, load_dataset
+    from fer_ros.learning.datasets import FaceDataset, load_dataset
 
     rng, n = np.random.default_rng(spec["seed"]), spec["n"]
     arrays = {"images": rng.integers(0, 256, (max(n + spec["extra"], 0), *spec["image_shape"])).astype(spec["image_dtype"]),

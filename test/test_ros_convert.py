@@ -413,10 +413,10 @@ def test_pipeline_result_of_a_real_face_to_emotion_array(store, types, tmp_path)
     """
     torch = pytest.importorskip("torch")
     skimage_data = pytest.importorskip("skimage.data")
-    from fer_ros.checkpoint import save_checkpoint
-    from fer_ros.model import build_model, config_for
+    from fer_ros.models.checkpoint import save_checkpoint
+    from fer_ros.models.ams_cnn import build_model, config_for
     from fer_ros.pipeline import FramePipeline
-    from fer_ros.preprocess import Preprocessing
+    from fer_ros.models.preprocess import Preprocessing
     from fer_ros.ros.params import settings_from_params
 
     torch.manual_seed(0)

@@ -7,9 +7,9 @@ import torch
 
 from fer_ros.config import PipelineConfig
 from fer_ros.errors import FerError
-from fer_ros.inference import EmotionClassifier
+from fer_ros.models.inference import EmotionClassifier
 from fer_ros.pipeline import FramePipeline
-from fer_ros.runtime import onnxruntime_available
+from fer_ros.models.runtime import onnxruntime_available
 
 needs_ort = pytest.mark.skipif(not onnxruntime_available(), reason="onnxruntime or onnx is not installed")
 
@@ -64,7 +64,7 @@ def test_unknown_runtime_is_a_clear_error(tiny_checkpoint):
 @needs_ort
 def test_mtcnn_on_onnxruntime_finds_what_torch_finds(astronaut):
     from fer_ros.config import DetectorConfig
-    from fer_ros.detection import FaceDetector
+    from fer_ros.perception.detection import FaceDetector
 
     two = np.concatenate([astronaut, astronaut[:, ::-1]], axis=1)
     ref, ort = (FaceDetector(DetectorConfig(device="cpu", runtime=r)) for r in ("torch", "onnxruntime"))

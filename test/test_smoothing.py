@@ -6,7 +6,7 @@ import pytest
 
 from fer_ros.config import SmootherConfig
 from fer_ros.errors import FerError
-from fer_ros.smoothing import EmotionSmoother
+from fer_ros.perception.smoothing import EmotionSmoother
 from fer_ros.types import UNCERTAIN
 
 CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
@@ -350,7 +350,7 @@ def test_bad_method_is_reported():
 
 
 def test_window_memory_is_bounded():
-    from fer_ros.smoothing import MAX_WINDOW_SAMPLES
+    from fer_ros.perception.smoothing import MAX_WINDOW_SAMPLES
 
     s = smoother(method="window", window=60.0)
     rng = np.random.default_rng(4)

@@ -8,7 +8,7 @@ import pytest
 
 from fer_ros.config import TrackerConfig
 from fer_ros.errors import FerError
-from fer_ros.tracking import IouTracker, iou, iou_matrix
+from fer_ros.perception.tracking import IouTracker, iou, iou_matrix
 from fer_ros.types import Detection
 
 

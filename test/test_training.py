@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_ros import training
-from fer_ros.checkpoint import load_checkpoint
+from fer_ros.learning import training
+from fer_ros.models.checkpoint import load_checkpoint
 from fer_ros.cli import main as cli
-from fer_ros.datasets import load_dataset
+from fer_ros.learning.datasets import load_dataset
 from fer_ros.errors import FerError
 
 
@@ -109,8 +109,8 @@ def test_cosine_schedule_anneals_to_zero_and_step_halves():
 
 def test_soft_labels_and_distillation_shape_the_target(tmp_path):
     """--soft-labels mixes FER+ votes into the target; --teacher/--distill mixes in the teachers' probabilities."""
-    from fer_ros.datasets import FaceDataset
-    from fer_ros.preprocess import Preprocessing
+    from fer_ros.learning.datasets import FaceDataset
+    from fer_ros.models.preprocess import Preprocessing
 
     data = make_folder_dataset(tmp_path / "faces", n_per_class=10)
     teacher = training.main(args_for(data, tmp_path / "teacher", "--epochs", "1"))["best"]

@@ -2,7 +2,7 @@
 
 The validation split is rebuilt from what the checkpoint recorded about its training run (data
 split, label set, validation share, seed), so the temperature is fitted on faces the model was
-never trained on. Accuracy does not change; the confidences do (see fer_ros.calibration).
+never trained on. Accuracy does not change; the confidences do (see fer_ros.models.calibration).
 """
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import shutil
 
 import numpy as np
 
-from fer_ros import training
-from fer_ros.calibration import fit_temperature, reliability, softmax
-from fer_ros.checkpoint import load_checkpoint, resolve_weights, set_temperature
-from fer_ros.datasets import load_dataset, split_train_val
+from fer_ros.learning import training
+from fer_ros.models.calibration import fit_temperature, reliability, softmax
+from fer_ros.models.checkpoint import load_checkpoint, resolve_weights, set_temperature
+from fer_ros.learning.datasets import load_dataset, split_train_val
 from fer_ros.device import resolve_device
 from fer_ros.errors import FerError
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from fer_ros import sample
-from fer_ros.bagtools import SampleBagSpec, read_label_csv, source_frames, write_frames_bag
+from fer_ros.bags.bagtools import SampleBagSpec, read_label_csv, source_frames, write_frames_bag
 from fer_ros.ros.typestore import get_typestore
 
 

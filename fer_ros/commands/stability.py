@@ -5,7 +5,7 @@ import json
 
 from fer_ros.commands._common import add_pipeline_options, build_pipeline, pipeline_config
 from fer_ros.imageio import open_source
-from fer_ros.stability import parse_cuts, shot_stability
+from fer_ros.learning.stability import parse_cuts, shot_stability
 
 
 def register(sub) -> None:

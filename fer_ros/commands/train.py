@@ -1,5 +1,5 @@
-"""`fer-ros train`: train AMS-CNN (see fer_ros.training for the recipe)."""
-from fer_ros import training
+"""`fer-ros train`: train AMS-CNN (see fer_ros.learning.training for the recipe)."""
+from fer_ros.learning import training
 
 
 def register(sub) -> None:

@@ -28,7 +28,7 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CompressedImage, Image
 
 from fer_ros.errors import FerError
-from fer_ros.latest import LatestFrame
+from fer_ros.perception.latest import LatestFrame
 from fer_ros.pipeline import FramePipeline
 from fer_ros.ros.convert import MessageTypes
 from fer_ros.ros.node_main import declare

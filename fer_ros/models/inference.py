@@ -15,10 +15,10 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from fer_ros.checkpoint import LoadedModel, load_checkpoint
+from fer_ros.models.checkpoint import LoadedModel, load_checkpoint
 from fer_ros.errors import FerError
-from fer_ros.preprocess import to_model_input
-from fer_ros.runtime import RUNTIMES, checkpoint_key, onnx_forward, onnxruntime_available
+from fer_ros.models.preprocess import to_model_input
+from fer_ros.models.runtime import RUNTIMES, checkpoint_key, onnx_forward, onnxruntime_available
 from fer_ros.types import Classification
 
 FUSION_RULES = ("sum", "product")
@@ -94,7 +94,7 @@ def class_probabilities(forward: Callable, x: torch.Tensor, mirror: bool = False
 
 
 class EmotionClassifier:
-    """PyTorch AMS-CNN checkpoints (one, or an ensemble) behind the ``fer_ros.classifier.Classifier`` protocol."""
+    """PyTorch AMS-CNN checkpoints (one, or an ensemble) behind the ``fer_ros.models.classifier.Classifier`` protocol."""
 
     def __init__(self, weights: list[str] | None, device: torch.device, fusion: str = "sum", half: bool = False,
                  mirror: bool = False, runtime: str = "auto"):

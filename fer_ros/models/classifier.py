@@ -2,7 +2,7 @@
 
 ``FramePipeline`` talks to its classifier only through this protocol: the class names it
 publishes, the crop size and landmark template the aligner must produce, and one batched
-``classify`` call per frame. ``fer_ros.inference.EmotionClassifier`` (PyTorch checkpoints) is
+``classify`` call per frame. ``fer_ros.models.inference.EmotionClassifier`` (PyTorch checkpoints) is
 one implementation; another runtime only has to provide these members to slot in
 (``FramePipeline(config, classifier=...)``). No torch import here, so a runtime without
 PyTorch can implement it.

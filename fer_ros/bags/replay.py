@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from fer_ros.bagtools import (COMPRESSED_IMAGE, IMAGE, IMAGE_TYPES, BagReadError, create_writer, describe_topics,
+from fer_ros.bags.bagtools import (COMPRESSED_IMAGE, IMAGE, IMAGE_TYPES, BagReadError, create_writer, describe_topics,
                               image_topics, iter_messages, open_reader, prepare_output, storage_of,
                               topic_connections)
 from fer_ros.errors import FerError

@@ -13,8 +13,8 @@ from importlib import resources
 import torch
 
 from fer_ros.errors import FerError
-from fer_ros.model import AMSCNN, AMSConfig, build_model, config_to_dict
-from fer_ros.preprocess import Preprocessing
+from fer_ros.models.ams_cnn import AMSCNN, AMSConfig, build_model, config_to_dict
+from fer_ros.models.preprocess import Preprocessing
 
 FORMAT = "fer_ros.ams_cnn/1"
 DEFAULT_WEIGHTS = "fer_ams_small.pt"  # bundled in fer_ros/weights/

@@ -3,7 +3,7 @@
 MTCNN's raw output (object arrays, ``None`` or ``[None]`` when there is no face) stops here;
 the rest of the pipeline sees a sorted ``list[Detection]`` in full-frame pixels, empty for no face.
 The MTCNN weights ship inside the facenet-pytorch wheel, so nothing is ever downloaded. The
-cascade itself runs in ``fer_ros.cascade`` (OpenCV resampling, several times faster on a small
+cascade itself runs in ``fer_ros.perception.cascade`` (OpenCV resampling, several times faster on a small
 CPU than facenet-pytorch's own ``detect_face``, same networks and thresholds).
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import torch
 
-from fer_ros.cascade import MtcnnCascade
+from fer_ros.perception.cascade import MtcnnCascade
 from fer_ros.config import DetectorConfig
 from fer_ros.device import resolve_device
 from fer_ros.errors import FerError

@@ -25,7 +25,7 @@ from facenet_pytorch import MTCNN
 from torchvision.ops import nms
 
 from fer_ros.errors import FerError
-from fer_ros.runtime import onnx_module, onnxruntime_available
+from fer_ros.models.runtime import onnx_module, onnxruntime_available
 
 log = logging.getLogger(__name__)
 

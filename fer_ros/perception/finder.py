@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from fer_ros.config import PipelineConfig
-from fer_ros.detection import FaceDetector
-from fer_ros.tracking import IouTracker
+from fer_ros.perception.detection import FaceDetector
+from fer_ros.perception.tracking import IouTracker
 from fer_ros.types import Detection, RGBImage, Track
 
 

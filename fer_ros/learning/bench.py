@@ -27,7 +27,7 @@ import torch
 
 from fer_ros.errors import FerError
 from fer_ros.imageio import decode_rgb, encode_rgb
-from fer_ros.latest import LatestFrame
+from fer_ros.perception.latest import LatestFrame
 from fer_ros.memory import current_rss_mb, peak_rss_mb
 from fer_ros.types import Detection, RGBImage
 

@@ -6,7 +6,7 @@ attention map, augmentation = rotation +-15 deg, horizontal flip, brightness +-2
 contrast +-15 % (plus a small shift). Options: class-balanced sampling, an easy-first
 curriculum driven by FER+ annotator agreement, FER+ vote distributions as soft targets, mixup,
 SGD with Nesterov momentum. After training, a temperature is fitted on the validation faces and
-stored in best.pt (see fer_ros.calibration).
+stored in best.pt (see fer_ros.models.calibration).
 """
 from __future__ import annotations
 
@@ -23,14 +23,14 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from fer_ros.alignment import TEMPLATE
-from fer_ros.calibration import fit_temperature, reliability, softmax
-from fer_ros.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint, set_temperature
-from fer_ros.datasets import FaceDataset, load_dataset, split_train_val
+from fer_ros.perception.alignment import TEMPLATE
+from fer_ros.models.calibration import fit_temperature, reliability, softmax
+from fer_ros.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint, set_temperature
+from fer_ros.learning.datasets import FaceDataset, load_dataset, split_train_val
 from fer_ros.device import resolve_device
 from fer_ros.errors import FerError
-from fer_ros.model import PRESETS, AMSCNN, build_model, config_for, count_parameters
-from fer_ros.preprocess import Preprocessing, to_model_input
+from fer_ros.models.ams_cnn import PRESETS, AMSCNN, build_model, config_for, count_parameters
+from fer_ros.models.preprocess import Preprocessing, to_model_input
 
 
 def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -95,7 +95,7 @@ def to_tensors(ds: FaceDataset, pre: Preprocessing, args, teachers: bool = False
 def teacher_distribution(ds: FaceDataset, teachers: list[str]) -> torch.Tensor:
     """Knowledge distillation targets: the teachers' calibrated probabilities (face + mirror, sum rule)
     on the un-augmented training faces, computed once (augmentation is mild, so they stay valid)."""
-    from fer_ros.evaluation import check_classes, predict
+    from fer_ros.learning.evaluation import check_classes, predict
 
     probs = []
     for path in teachers:

@@ -1,0 +1,1 @@
+"""Training and measuring: datasets, training, evaluation, video stability and the speed benchmark."""

@@ -1,0 +1,1 @@
+"""The per-frame stages: detect (MTCNN cascade), track and refresh, align, smooth over time, annotate."""
