@@ -29,6 +29,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from fer_ros.errors import FerError
 from fer_ros.perception.latest import LatestFrame
+from fer_ros.device import set_torch_threads
 from fer_ros.pipeline import FramePipeline
 from fer_ros.ros.convert import MessageTypes
 from fer_ros.ros.node_main import declare
@@ -57,6 +58,7 @@ class FerNode(Node):
 
         self._types = MessageTypes.from_rclpy()
         self.get_logger().info("loading the model and running a warm-up inference")
+        set_torch_threads(self._config.classifier.threads)  # process-wide: the entry point's job, not the pipeline's
         self._pipeline = FramePipeline(self._config)
         self._pipeline.warmup()
         self.get_logger().info(f"model ready on {self._pipeline.device}: {self._pipeline.weights_info}")

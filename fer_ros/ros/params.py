@@ -251,10 +251,6 @@ def load_fer_yaml(path: str | Path) -> tuple[PipelineConfig, NodeSettings]:
         raise FerError(f"{path}: {exc}") from None
 
 
-def load_pipeline_config(path: str | Path) -> PipelineConfig:
-    return load_fer_yaml(path)[0]
-
-
 def nest(values: Mapping[str, Any]) -> dict[str, Any]:
     """``{"a.b": 1}`` -> ``{"a": {"b": 1}}``, the layout of ROS parameter files."""
     out: dict[str, Any] = {}

@@ -18,7 +18,6 @@ from fer_ros.ros.convert import MessageTypes
 
 PACKAGE = "fer_ros"
 MESSAGES = ("Emotion", "EmotionArray", "NowPlaying")
-EMOTION = f"{PACKAGE}/msg/Emotion"
 EMOTION_ARRAY = f"{PACKAGE}/msg/EmotionArray"
 NOW_PLAYING = f"{PACKAGE}/msg/NowPlaying"
 DEFAULT_DISTRO = "humble"  # base store for the standard messages; their definitions match across ROS 2 LTS releases
