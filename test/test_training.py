@@ -127,3 +127,14 @@ def test_soft_labels_and_distillation_shape_the_target(tmp_path):
     assert np.allclose(distilled.sum(1), 1, atol=1e-5) and not np.allclose(distilled, np.eye(3)[ds.labels])
     with pytest.raises(FerError, match="no"):
         training.to_tensors(load_dataset(str(data)), pre, args_for(data, tmp_path / "x", "--soft-labels", "1"))
+
+
+def test_training_calibrates_best_and_the_calibrate_command_refits_it(tmp_path, capsys):
+    data = make_folder_dataset(tmp_path / "faces", n_per_class=10)
+    result = training.main(args_for(data, tmp_path / "run", "--epochs", "1"))
+    best = load_checkpoint(result["best"])
+    assert best.temperature == pytest.approx(result["temperature"]) and best.meta["calibration"]["val_faces"] == best.meta["val_size"]
+    out = tmp_path / "calibrated.pt"
+    assert cli(["calibrate", "--weights", result["best"], "--data", str(data), "--out", str(out)]) == 0
+    assert "validation faces" in capsys.readouterr().out
+    assert load_checkpoint(str(out)).temperature == pytest.approx(result["temperature"], rel=1e-6)  # same faces, same fit

@@ -11,8 +11,7 @@ import shutil
 import numpy as np
 
 from fer_ros.learning import training
-from fer_ros.models.calibration import fit_temperature, reliability, softmax
-from fer_ros.models.checkpoint import load_checkpoint, resolve_weights, set_temperature
+from fer_ros.models.checkpoint import load_checkpoint, resolve_weights
 from fer_ros.learning.datasets import load_dataset, split_train_val
 from fer_ros.device import resolve_device
 from fer_ros.errors import FerError
@@ -44,13 +43,10 @@ def run(args) -> int:
         raise FerError(f"rebuilt validation split has {len(val)} faces but '{path}' was validated on {loaded.meta['val_size']}; "
                        "pass the same --data it was trained on")
     targs = training.get_args_parser().parse_args(["--data", args.data, "--labels", labels])
-    t = training.to_tensors(val, loaded.preprocessing, targs)
-    logits = training.evaluate(loaded.model, t, targs, device)["logits"]
-    temperature = fit_temperature(logits, val.labels)
-    before, after = reliability(softmax(logits), val.labels)["ece"], reliability(softmax(logits, temperature), val.labels)["ece"]
     target = args.out or path
     if args.out:
         shutil.copyfile(path, args.out)
-    set_temperature(target, temperature, {"val_ece_before": before, "val_ece_after": after, "val_faces": len(val)})
-    print(f"temperature {temperature:.4f} on {len(val)} validation faces: ECE {before:.4f} -> {after:.4f}; wrote {target}")
+    cal = training.calibrate_best(target, training.to_tensors(val, loaded.preprocessing, targs), targs, device)
+    print(f"temperature {cal['temperature']:.4f} on {cal['val_faces']} validation faces: "
+          f"ECE {cal['val_ece_before']:.4f} -> {cal['val_ece_after']:.4f}; wrote {target}")
     return 0

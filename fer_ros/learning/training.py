@@ -84,7 +84,7 @@ def to_tensors(ds: FaceDataset, pre: Preprocessing, args, teachers: bool = False
     agreement = None if ds.agreement is None else torch.from_numpy(ds.agreement)
     y = torch.from_numpy(ds.labels)
     target = target_distribution(ds, args)
-    if teachers and getattr(args, "teacher", None):
+    if teachers and args.teacher:
         w = args.distill
         if not 0 < w <= 1:
             raise FerError(f"--distill must be in 0..1, got {w}")
@@ -111,7 +111,7 @@ def target_distribution(ds: FaceDataset, args) -> torch.Tensor:
     c = len(ds.class_names)
     onehot = F.one_hot(torch.from_numpy(ds.labels), c).float()
     hard = onehot * (1 - args.label_smoothing) + args.label_smoothing / c
-    w = getattr(args, "soft_labels", 0.0)
+    w = args.soft_labels
     if not w:
         return hard
     if not 0 < w <= 1:
@@ -190,7 +190,7 @@ def train_one_epoch(model: AMSCNN, t: Tensors, opt, scaler, args, pre, gen, epoc
     bar = tqdm(range(0, len(order), args.batch_size), desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, dynamic_ncols=True)
     for start in bar:
         idx = order[start:start + args.batch_size]
-        x, target = mix(augment(t.x[idx], pre, gen, args.shift), t.target[idx], getattr(args, "mixup", 0.0), gen)
+        x, target = mix(augment(t.x[idx], pre, gen, args.shift), t.target[idx], args.mixup, gen)
         x, target = x.to(device, memory_format=memory_format(model)), target.to(device)
         with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
             loss = loss_fn(model(x), target, args)
@@ -254,7 +254,7 @@ def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
 
     model = build_model(cfg)
     model = model.to(device, memory_format=memory_format(model))
-    if getattr(args, "optimizer", "adam") == "sgd":
+    if args.optimizer == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay)
     else:
         opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -301,17 +301,19 @@ def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
     epochs.close()
     with open(os.path.join(args.out, "history.json"), "w") as fh:
         json.dump(history, fh, indent=1)
-    temperature = calibrate_best(best_path, val_t, args, device) if os.path.exists(best_path) else 1.0
+    temperature = calibrate_best(best_path, val_t, args, device)["temperature"] if os.path.exists(best_path) else 1.0
     return {"history": history, "best": best_path, "classes": full.class_names, "temperature": temperature}
 
 
-def calibrate_best(best_path: str, val_t: Tensors, args, device) -> float:
-    """Fit the temperature of best.pt on the validation faces and store it in best.pt."""
+def calibrate_best(best_path: str, val_t: Tensors, args, device) -> dict:
+    """Fit the temperature of the checkpoint at ``best_path`` on the validation faces and store it there."""
     loaded = load_checkpoint(best_path, device)
     logits = evaluate(loaded.model, val_t, args, device)["logits"]
-    temperature = fit_temperature(logits, val_t.y.numpy())
     y = val_t.y.numpy()
-    before, after = reliability(softmax(logits), y)["ece"], reliability(softmax(logits, temperature), y)["ece"]
-    set_temperature(best_path, temperature, {"val_ece_before": before, "val_ece_after": after})
-    log(f"temperature {temperature:.3f} fitted on {len(y)} validation faces: ECE {before:.4f} -> {after:.4f}")
-    return temperature
+    temperature = fit_temperature(logits, y)
+    calibration = {"val_ece_before": reliability(softmax(logits), y)["ece"],
+                   "val_ece_after": reliability(softmax(logits, temperature), y)["ece"], "val_faces": len(y)}
+    set_temperature(best_path, temperature, calibration)
+    log(f"temperature {temperature:.3f} fitted on {len(y)} validation faces: "
+        f"ECE {calibration['val_ece_before']:.4f} -> {calibration['val_ece_after']:.4f}")
+    return {"temperature": temperature, **calibration}
