@@ -11,15 +11,15 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from fer_ros.perception.alignment import FaceAligner
-from fer_ros.perception.annotate import annotate
-from fer_ros.models.classifier import Classifier
 from fer_ros.config import PipelineConfig, get_field, set_setting
-from fer_ros.perception.detection import FaceDetector
 from fer_ros.device import resolve_device
 from fer_ros.errors import FerError
-from fer_ros.perception.finder import FaceFinder
+from fer_ros.models.classifier import Classifier
 from fer_ros.models.inference import EmotionClassifier
+from fer_ros.perception.alignment import FaceAligner
+from fer_ros.perception.annotate import annotate
+from fer_ros.perception.detection import FaceDetector
+from fer_ros.perception.finder import FaceFinder
 from fer_ros.perception.smoothing import EmotionSmoother
 from fer_ros.perception.tracking import IouTracker
 from fer_ros.types import Detection, FaceResult, FrameResult, RGBImage, Track, as_rgb_image

@@ -18,10 +18,9 @@ import os
 import tempfile
 
 import yaml
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler
-from launch.event_handlers import OnProcessExit
 from launch.conditions import IfCondition
+from launch.event_handlers import OnProcessExit
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
@@ -29,6 +28,7 @@ from launch_ros.substitutions import FindPackageShare
 
 from fer_ros.errors import FerError
 from fer_ros.ros.params import load_params_file, nest, param_specs, settings_from_params
+from launch import LaunchDescription
 
 # launch argument -> the parameter it overrides when not empty
 OVERRIDES = {

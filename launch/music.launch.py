@@ -7,13 +7,14 @@
 Run it next to the recogniser (fer.launch.py), which publishes /emotions. If the controller
 exits with an error (a bad config file), the launch shuts down and exits non-zero.
 """
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, RegisterEventHandler
 from launch.event_handlers import OnProcessExit
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
 
 
 def _string(name: str) -> ParameterValue:

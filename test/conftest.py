@@ -34,9 +34,9 @@ def tiny_checkpoint(tmp_path_factory) -> str:
     """An untrained 'tiny' AMS-CNN checkpoint (7 FER2013 classes) for plumbing tests."""
     import torch
 
-    from fer_ros.models.checkpoint import save_checkpoint
     from fer_ros.learning.datasets import FER2013_CLASSES
     from fer_ros.models.ams_cnn import build_model, config_for
+    from fer_ros.models.checkpoint import save_checkpoint
     from fer_ros.models.preprocess import Preprocessing
 
     torch.manual_seed(0)
@@ -69,6 +69,7 @@ def ros_missing() -> str:
     """Why the ROS tests cannot run here ('' when rclpy and the built fer_ros.msg import)."""
     try:
         import rclpy  # noqa: F401
+
         import fer_ros.msg  # noqa: F401
     except ImportError as exc:
         reason = (f"ROS 2 or the built fer_ros messages missing ({exc}): run ./scripts/test, or source ROS 2, "

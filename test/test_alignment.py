@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from skimage import data
 
-from fer_ros.perception.alignment import ARCFACE_TEMPLATE, TEMPLATE, FaceAligner, landmarks_usable, similarity_transform
 from fer_ros.config import AlignConfig, DetectorConfig
-from fer_ros.perception.detection import FaceDetector
 from fer_ros.errors import FerError
+from fer_ros.perception.alignment import ARCFACE_TEMPLATE, TEMPLATE, FaceAligner, landmarks_usable, similarity_transform
+from fer_ros.perception.detection import FaceDetector
 from fer_ros.types import Detection
 
 

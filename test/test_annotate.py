@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fer_ros.perception.annotate import EMOTION_COLOURS, GREY, annotate, emotion_colour
 from fer_ros.config import AnnotateConfig
+from fer_ros.perception.annotate import EMOTION_COLOURS, GREY, annotate, emotion_colour
 from fer_ros.types import UNCERTAIN, FaceResult, FrameResult
 
 CLASSES = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt"]

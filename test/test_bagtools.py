@@ -8,12 +8,24 @@ import numpy as np
 import pytest
 
 from fer_ros import sample
-from fer_ros.bags.bagtools import (BagReadError, Labels, SampleBagSpec, canonical_label, iter_messages,
-                              open_reader, prepare_output, read_label_csv, read_label_topic, source_frames,
-                              stamp_ns, storage_of, topic_connections, write_frames_bag)
+from fer_ros.bags.bagtools import (
+    BagReadError,
+    Labels,
+    SampleBagSpec,
+    canonical_label,
+    iter_messages,
+    open_reader,
+    prepare_output,
+    read_label_csv,
+    read_label_topic,
+    source_frames,
+    stamp_ns,
+    storage_of,
+    topic_connections,
+    write_frames_bag,
+)
 from fer_ros.errors import FerError
 from fer_ros.ros.convert import image_msg_to_rgb, msg_to_rgb, stamp_to_seconds
-
 
 T0 = 1_700_000_000.25  # an epoch-sized stamp, as a real recording has
 N = 4

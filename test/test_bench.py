@@ -11,12 +11,12 @@ import pytest
 import torch
 from torch import nn
 
-from fer_ros.learning import bench
 from fer_ros.cli import main
 from fer_ros.commands.bench import _ints, _sizes
+from fer_ros.learning import bench
+from fer_ros.models.ams_cnn import build_model, config_for
 from fer_ros.models.inference import fold_batchnorm, trace_for_cpu
 from fer_ros.perception.latest import LatestFrame
-from fer_ros.models.ams_cnn import build_model, config_for
 
 # --- LatestFrame ---------------------------------------------------------------------------------
 

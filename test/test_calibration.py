@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from fer_ros.models.calibration import fit_temperature, reliability, softmax
-from fer_ros.models.checkpoint import BUNDLED, load_checkpoint, resolve_weights, save_checkpoint, set_temperature
 from fer_ros.errors import FerError
 from fer_ros.models.ams_cnn import build_model, config_for
+from fer_ros.models.calibration import fit_temperature, reliability, softmax
+from fer_ros.models.checkpoint import BUNDLED, load_checkpoint, resolve_weights, save_checkpoint, set_temperature
 from fer_ros.models.preprocess import Preprocessing
 
 
@@ -55,8 +55,9 @@ def test_checkpoint_temperature_round_trips(tmp_path):
 
 
 def test_temperature_changes_confidence_not_the_label(tmp_path):
-    from fer_ros.models.inference import EmotionClassifier
     import torch
+
+    from fer_ros.models.inference import EmotionClassifier
 
     model = build_model(config_for("tiny", num_classes=3))
     path = str(tmp_path / "m.pt")

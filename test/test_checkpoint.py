@@ -4,9 +4,9 @@ import pickle
 import pytest
 import torch
 
-from fer_ros.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from fer_ros.errors import FerError
 from fer_ros.models.ams_cnn import build_model, config_for
+from fer_ros.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from fer_ros.models.preprocess import Preprocessing
 
 

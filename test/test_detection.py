@@ -6,8 +6,8 @@ import pytest
 from skimage import data
 
 from fer_ros.config import DetectorConfig
-from fer_ros.perception.detection import FaceDetector
 from fer_ros.errors import FerError
+from fer_ros.perception.detection import FaceDetector
 
 # The astronaut's face as MTCNN boxes it (measured: x 180-268, y 61-172 in the 512x512 image).
 ASTRONAUT_FACE = np.array([180.0, 61.0, 268.0, 172.0])

@@ -5,13 +5,13 @@ import os
 import cv2
 import numpy as np
 import pytest
-
-from fer_ros.cli import main as cli
-from fer_ros.learning.datasets import FER2013_TO_FERPLUS
-from fer_ros.errors import FerError
-from fer_ros.learning.evaluation import classification_metrics, mcnemar, stratified_folds
 from conftest import FER_NPZ, REPO, needs
 from test_training import make_folder_dataset
+
+from fer_ros.cli import main as cli
+from fer_ros.errors import FerError
+from fer_ros.learning.datasets import FER2013_TO_FERPLUS
+from fer_ros.learning.evaluation import classification_metrics, mcnemar, stratified_folds
 
 MODEL_CARD_FLOOR = 0.60  # the bundled model scored 63.7 %; FER2013 chance (always happy) is 25 %
 FERPLUS_CARD_FLOOR = 0.78  # the bundled FER+ model scored 81.0 %; always neutral is 37.6 %
@@ -67,9 +67,9 @@ def write_class_folders(root, counts: dict) -> str:
 
 
 def ferplus_checkpoint(path) -> str:
-    from fer_ros.models.checkpoint import save_checkpoint
     from fer_ros.learning.datasets import FERPLUS_CLASSES
     from fer_ros.models.ams_cnn import build_model, config_for
+    from fer_ros.models.checkpoint import save_checkpoint
     from fer_ros.models.preprocess import Preprocessing
 
     save_checkpoint(str(path), build_model(config_for("tiny", input_size=48, num_classes=8)),
@@ -199,9 +199,9 @@ def test_bundled_model_keeps_its_model_card_on_publictest(name, faces, floor):
     accuracy, macro-F1 and the calibration error, with its stored temperature."""
     import torch
 
-    from fer_ros.models.checkpoint import load_checkpoint
     from fer_ros.learning.datasets import load_dataset
     from fer_ros.learning.evaluation import evaluate_checkpoint
+    from fer_ros.models.checkpoint import load_checkpoint
 
     with open(os.path.join(REPO, "docs", "model", name, "evaluation.json")) as fh:
         card = json.load(fh)

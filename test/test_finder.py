@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from fer_ros import sample
-from fer_ros.learning import bench
 from fer_ros.config import DetectorConfig, PipelineConfig, TrackerConfig, set_setting
+from fer_ros.learning import bench
 from fer_ros.perception.detection import FaceDetector
-from fer_ros.pipeline import FramePipeline
 from fer_ros.perception.tracking import IouTracker, iou
+from fer_ros.pipeline import FramePipeline
 from fer_ros.types import Detection
 
 

@@ -11,7 +11,6 @@ import time
 import unittest
 
 import pytest
-
 from conftest import ros_missing
 
 # launch, launch_ros and launch_testing are not on PyPI: ./scripts/test's ROS 2 from PyPI lacks
@@ -28,7 +27,6 @@ if not MISSING:
     import numpy as np
     import rclpy
     from ament_index_python.packages import get_package_share_directory
-    from launch import LaunchDescription
     from launch.actions import IncludeLaunchDescription
     from launch.launch_description_sources import PythonLaunchDescriptionSource
     from rcl_interfaces.srv import ListParameters
@@ -37,6 +35,7 @@ if not MISSING:
     from fer_ros.msg import EmotionArray
     from fer_ros.ros.convert import MessageTypes, make_header, rgb_to_image_msg
     from fer_ros.ros.params import param_specs
+    from launch import LaunchDescription
 
 IMAGE_TOPIC = "/fer_launch_test/image_raw"
 STARTUP_TIMEOUT = 120.0  # seconds: model load and warm-up on CPU

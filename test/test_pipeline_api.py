@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from fer_ros.models.classifier import Classifier
 from fer_ros.config import PipelineConfig
 from fer_ros.device import set_torch_threads
 from fer_ros.errors import FerError
+from fer_ros.models.classifier import Classifier
 from fer_ros.models.inference import EmotionClassifier
 from fer_ros.pipeline import FramePipeline
 from fer_ros.types import Classification

@@ -5,13 +5,13 @@ import os
 import cv2
 import numpy as np
 import pytest
+from conftest import VIDEO, needs
 
-from fer_ros.models.checkpoint import default_weights_path
 from fer_ros.cli import main as cli
 from fer_ros.config import PipelineConfig
 from fer_ros.errors import FerError
+from fer_ros.models.checkpoint import default_weights_path
 from fer_ros.pipeline import FramePipeline
-from conftest import VIDEO, needs
 
 bundled = pytest.mark.skipif(not os.path.exists(default_weights_path()), reason="bundled weights not built yet")
 

@@ -242,8 +242,9 @@ stamps = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st
 
 @pytest.fixture(scope="module")
 def fake_classifier_pipeline():
-    from fer_ros.pipeline import FramePipeline
     from test_pipeline_api import ConstantClassifier, cpu_config
+
+    from fer_ros.pipeline import FramePipeline
 
     return FramePipeline(cpu_config(), classifier=ConstantClassifier())
 

@@ -7,19 +7,34 @@ import os
 import numpy as np
 import pytest
 
-from fer_ros.bags import replay as replay_module
 from fer_ros import sample
-from fer_ros.bags.bagtools import (COMPRESSED_IMAGE, IMAGE, STRING, Labels, create_writer, iter_messages,
-                              open_reader, read_label_csv, read_label_topic, stamp_ns)
-from fer_ros.models.checkpoint import default_weights_path
+from fer_ros.bags import replay as replay_module
+from fer_ros.bags.bagtools import (
+    COMPRESSED_IMAGE,
+    IMAGE,
+    STRING,
+    Labels,
+    create_writer,
+    iter_messages,
+    open_reader,
+    read_label_csv,
+    read_label_topic,
+    stamp_ns,
+)
+from fer_ros.bags.replay import BadMessages, FaceRecord, FrameRecord, ReplayOptions, ReplayResult, replay_bag
+from fer_ros.bags.replay_report import build_report, save_report, settle_times, track_stability, truth_per_frame
 from fer_ros.config import PipelineConfig
 from fer_ros.errors import FerError
+from fer_ros.models.checkpoint import default_weights_path
 from fer_ros.pipeline import FramePipeline
-from fer_ros.bags.replay import FaceRecord, FrameRecord, ReplayOptions, ReplayResult, BadMessages, replay_bag
-from fer_ros.bags.replay_report import (build_report, save_report, settle_times, track_stability,
-                                   truth_per_frame)
-from fer_ros.ros.convert import (frame_result_to_msg, make_header, result_from_msg, rgb_to_compressed_msg,
-                                 rgb_to_image_msg, stamp_to_seconds)
+from fer_ros.ros.convert import (
+    frame_result_to_msg,
+    make_header,
+    result_from_msg,
+    rgb_to_compressed_msg,
+    rgb_to_image_msg,
+    stamp_to_seconds,
+)
 from fer_ros.ros.typestore import message_types
 
 N = 6

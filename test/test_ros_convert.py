@@ -15,10 +15,20 @@ pytest.importorskip("rosbags", reason="rosbags missing: pip install rosbags")
 import cv2  # noqa: E402
 
 from fer_ros.errors import FerError  # noqa: E402
-from fer_ros.ros.convert import (SUPPORTED_ENCODINGS, compressed_msg_to_rgb, frame_result_to_msg,  # noqa: E402
-                                 image_msg_to_rgb, make_header, msg_to_rgb, rclpy_float32_array,
-                                 rclpy_uint8_array, result_from_msg, rgb_to_compressed_msg, rgb_to_image_msg,
-                                 stamp_to_seconds)
+from fer_ros.ros.convert import (  # noqa: E402
+    SUPPORTED_ENCODINGS,
+    compressed_msg_to_rgb,
+    frame_result_to_msg,
+    image_msg_to_rgb,
+    make_header,
+    msg_to_rgb,
+    rclpy_float32_array,
+    rclpy_uint8_array,
+    result_from_msg,
+    rgb_to_compressed_msg,
+    rgb_to_image_msg,
+    stamp_to_seconds,
+)
 from fer_ros.ros.typestore import EMOTION_ARRAY, get_typestore, message_types  # noqa: E402
 from fer_ros.types import FaceResult, FrameResult  # noqa: E402
 
@@ -413,10 +423,10 @@ def test_pipeline_result_of_a_real_face_to_emotion_array(store, types, tmp_path)
     """
     torch = pytest.importorskip("torch")
     skimage_data = pytest.importorskip("skimage.data")
-    from fer_ros.models.checkpoint import save_checkpoint
     from fer_ros.models.ams_cnn import build_model, config_for
-    from fer_ros.pipeline import FramePipeline
+    from fer_ros.models.checkpoint import save_checkpoint
     from fer_ros.models.preprocess import Preprocessing
+    from fer_ros.pipeline import FramePipeline
     from fer_ros.ros.params import settings_from_params
 
     torch.manual_seed(0)

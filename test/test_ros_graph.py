@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, ros_missing
 
 MISSING = ros_missing()
@@ -24,12 +23,12 @@ sys.path.insert(0, str(Path(REPO) / "scripts"))
 
 if not MISSING:
     import rclpy
+    import ros_graph_bench as bench
     from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
     from rcl_interfaces.srv import DescribeParameters, GetParameters, ListParameters, SetParameters
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-    import ros_graph_bench as bench
     from fer_ros.msg import EmotionArray, NowPlaying
     from fer_ros.ros.convert import MessageTypes, make_header
     from fer_ros.ros.params import param_specs

@@ -8,7 +8,6 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import ros_missing
 
 MISSING = ros_missing()

@@ -6,8 +6,17 @@ import yaml
 
 from fer_ros.config import PipelineConfig, iter_settings
 from fer_ros.errors import FerError
-from fer_ros.ros.params import (NodeSettings, apply_params, load_fer_yaml, load_params_file, node_param_specs,
-                                param_specs, pipeline_param_specs, render_params_yaml, settings_from_params)
+from fer_ros.ros.params import (
+    NodeSettings,
+    apply_params,
+    load_fer_yaml,
+    load_params_file,
+    node_param_specs,
+    param_specs,
+    pipeline_param_specs,
+    render_params_yaml,
+    settings_from_params,
+)
 
 FER_YAML = Path(__file__).resolve().parents[1] / "config" / "fer.yaml"
 PYTHON_TYPE = {"bool": bool, "int": int, "float": float, "str": str, "str_list": str, "float_list": list}

@@ -8,8 +8,8 @@ import torch
 from fer_ros.config import PipelineConfig
 from fer_ros.errors import FerError
 from fer_ros.models.inference import EmotionClassifier
-from fer_ros.pipeline import FramePipeline
 from fer_ros.models.runtime import onnxruntime_available
+from fer_ros.pipeline import FramePipeline
 
 needs_ort = pytest.mark.skipif(not onnxruntime_available(), reason="onnxruntime or onnx is not installed")
 

@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_ros.learning import training
-from fer_ros.models.checkpoint import load_checkpoint
 from fer_ros.cli import main as cli
-from fer_ros.learning.datasets import load_dataset
 from fer_ros.errors import FerError
+from fer_ros.learning import training
+from fer_ros.learning.datasets import load_dataset
+from fer_ros.models.checkpoint import load_checkpoint
 
 
 def make_folder_dataset(root, n_per_class=60, seed=0):

@@ -18,13 +18,23 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from fer_ros.bags.bagtools import (COMPRESSED_IMAGE, IMAGE, IMAGE_TYPES, BagReadError, create_writer, describe_topics,
-                              image_topics, iter_messages, open_reader, prepare_output, storage_of,
-                              topic_connections)
+from fer_ros.bags.bagtools import (
+    COMPRESSED_IMAGE,
+    IMAGE,
+    IMAGE_TYPES,
+    BagReadError,
+    create_writer,
+    describe_topics,
+    image_topics,
+    iter_messages,
+    open_reader,
+    prepare_output,
+    storage_of,
+    topic_connections,
+)
 from fer_ros.errors import FerError
 from fer_ros.pipeline import FramePipeline
-from fer_ros.ros.convert import (SUPPORTED_ENCODINGS, MessageTypes, compressed_msg_to_rgb, image_msg_to_rgb,
-                                 stamp_to_seconds)
+from fer_ros.ros.convert import SUPPORTED_ENCODINGS, MessageTypes, compressed_msg_to_rgb, image_msg_to_rgb, stamp_to_seconds
 from fer_ros.ros.step import FrameMessages, process_image_msg
 from fer_ros.ros.typestore import EMOTION_ARRAY, get_typestore
 from fer_ros.types import FrameResult

@@ -15,9 +15,9 @@ from collections import Counter
 import numpy as np
 
 from fer_ros.bags.bagtools import Labels
+from fer_ros.bags.replay import FrameRecord, ReplayResult
 from fer_ros.emotions import canonical_emotion
 from fer_ros.learning.evaluation import classification_metrics, save_confusion_png
-from fer_ros.bags.replay import FrameRecord, ReplayResult
 from fer_ros.types import UNCERTAIN
 
 NO_FACE = "no_face"

@@ -5,10 +5,10 @@ import argparse
 import json
 import sys
 
-from fer_ros.learning import bench
 from fer_ros.commands._common import add_pipeline_options, build_pipeline, pipeline_config
 from fer_ros.config import set_setting
 from fer_ros.errors import FerError
+from fer_ros.learning import bench
 from fer_ros.pipeline import FramePipeline
 
 

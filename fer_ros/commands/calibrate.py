@@ -10,11 +10,11 @@ import shutil
 
 import numpy as np
 
-from fer_ros.learning import training
-from fer_ros.models.checkpoint import load_checkpoint, resolve_weights
-from fer_ros.learning.datasets import load_dataset, split_train_val
 from fer_ros.device import resolve_device
 from fer_ros.errors import FerError
+from fer_ros.learning import training
+from fer_ros.learning.datasets import load_dataset, split_train_val
+from fer_ros.models.checkpoint import load_checkpoint, resolve_weights
 
 
 def register(sub) -> None:

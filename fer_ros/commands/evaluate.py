@@ -7,12 +7,12 @@ import os
 
 import numpy as np
 
-from fer_ros.learning import evaluation, training
-from fer_ros.models.checkpoint import load_checkpoint
 from fer_ros.config import PipelineConfig
-from fer_ros.learning.datasets import drop_duplicates_of, load_dataset, relabel
 from fer_ros.device import resolve_device
 from fer_ros.emotions import match_classes
+from fer_ros.learning import evaluation, training
+from fer_ros.learning.datasets import drop_duplicates_of, load_dataset, relabel
+from fer_ros.models.checkpoint import load_checkpoint
 from fer_ros.pipeline import FramePipeline
 
 

@@ -6,10 +6,10 @@ import json
 import sys
 
 from fer_ros.bags.bagtools import open_reader, read_label_csv, read_label_topic
-from fer_ros.commands._common import add_pipeline_options, build_pipeline, pipeline_config
-from fer_ros.errors import FerError
 from fer_ros.bags.replay import ANNOTATED_TOPIC, EMOTIONS_TOPIC, ReplayOptions, check_bag, replay_bag
 from fer_ros.bags.replay_report import build_report, format_summary, save_report
+from fer_ros.commands._common import add_pipeline_options, build_pipeline, pipeline_config
+from fer_ros.errors import FerError
 from fer_ros.ros.typestore import get_typestore
 
 

@@ -27,8 +27,8 @@ import torch
 
 from fer_ros.errors import FerError
 from fer_ros.imageio import decode_rgb, encode_rgb
-from fer_ros.perception.latest import LatestFrame
 from fer_ros.memory import current_rss_mb, peak_rss_mb
+from fer_ros.perception.latest import LatestFrame
 from fer_ros.types import Detection, RGBImage
 
 # Stages of the frame path; ``detect_background`` is the full detection's own time on the second

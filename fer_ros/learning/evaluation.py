@@ -13,12 +13,12 @@ import cv2
 import numpy as np
 import torch
 
+from fer_ros.errors import FerError
+from fer_ros.learning.datasets import FaceDataset
+from fer_ros.memory import peak_rss_mb
 from fer_ros.models.calibration import reliability, save_reliability_png
 from fer_ros.models.checkpoint import LoadedModel
-from fer_ros.learning.datasets import FaceDataset
-from fer_ros.errors import FerError
 from fer_ros.models.inference import class_probabilities
-from fer_ros.memory import peak_rss_mb
 from fer_ros.models.preprocess import to_model_input
 
 

@@ -12,8 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from fer_ros.errors import FerError
-from fer_ros.types import UNCERTAIN
-from fer_ros.types import FrameResult
+from fer_ros.types import UNCERTAIN, FrameResult
 
 
 @dataclass

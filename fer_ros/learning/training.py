@@ -23,14 +23,14 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from fer_ros.perception.alignment import TEMPLATE
-from fer_ros.models.calibration import fit_temperature, reliability, softmax
-from fer_ros.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint, set_temperature
-from fer_ros.learning.datasets import FaceDataset, load_dataset, split_train_val
 from fer_ros.device import resolve_device
 from fer_ros.errors import FerError
-from fer_ros.models.ams_cnn import PRESETS, AMSCNN, build_model, config_for, count_parameters
+from fer_ros.learning.datasets import FaceDataset, load_dataset, split_train_val
+from fer_ros.models.ams_cnn import AMSCNN, PRESETS, build_model, config_for, count_parameters
+from fer_ros.models.calibration import fit_temperature, reliability, softmax
+from fer_ros.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint, set_temperature
 from fer_ros.models.preprocess import Preprocessing, to_model_input
+from fer_ros.perception.alignment import TEMPLATE
 
 
 def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from fer_ros.models.checkpoint import LoadedModel, load_checkpoint
 from fer_ros.errors import FerError
+from fer_ros.models.checkpoint import LoadedModel, load_checkpoint
 from fer_ros.models.preprocess import to_model_input
 from fer_ros.models.runtime import RUNTIMES, checkpoint_key, onnx_forward, onnxruntime_available
 from fer_ros.types import Classification

@@ -12,10 +12,10 @@ import cv2
 import numpy as np
 import torch
 
-from fer_ros.perception.cascade import MtcnnCascade
 from fer_ros.config import DetectorConfig
 from fer_ros.device import resolve_device
 from fer_ros.errors import FerError
+from fer_ros.perception.cascade import MtcnnCascade
 from fer_ros.types import Detection, RGBImage, as_rgb_image
 
 # P-Net looks at 12x12 windows; asking MTCNN for smaller faces makes it upsample the frame,

@@ -27,9 +27,9 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CompressedImage, Image
 
+from fer_ros.device import set_torch_threads
 from fer_ros.errors import FerError
 from fer_ros.perception.latest import LatestFrame
-from fer_ros.device import set_torch_threads
 from fer_ros.pipeline import FramePipeline
 from fer_ros.ros.convert import MessageTypes
 from fer_ros.ros.node_main import declare
