@@ -79,8 +79,8 @@ class ClassifierConfig:
     weights: list = setting([], "checkpoint files or bundled model names (fer2013, ferplus); empty = fer2013; several = an ensemble")
     fusion: str = setting("sum", "ensemble fusion rule: sum (mean of probabilities) or product (normalised product)", choices=("sum", "product"))
     half: bool = setting(False, "half precision on CUDA")
-    mirror: bool = setting(False, "also classify each face mirrored and average the two (test-time augmentation; "
-                                  "twice the classifier work)")
+    mirror: bool = setting(True, "also classify each face mirrored and average the two (test-time augmentation: "
+                                 "about +1 point of accuracy and better calibrated confidences for twice the classifier work)")
     runtime: str = setting("auto", "what runs the network on a CPU: onnxruntime (about twice as fast), torch (TorchScript), "
                                    "or auto (onnxruntime when installed and the network exports, else torch)",
                            choices=("auto", "torch", "onnxruntime"))

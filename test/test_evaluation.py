@@ -13,8 +13,8 @@ from fer_ros.errors import FerError
 from fer_ros.learning.datasets import FER2013_TO_FERPLUS
 from fer_ros.learning.evaluation import classification_metrics, mcnemar, stratified_folds
 
-MODEL_CARD_FLOOR = 0.60  # the bundled model scored 63.7 %; FER2013 chance (always happy) is 25 %
-FERPLUS_CARD_FLOOR = 0.78  # the bundled FER+ model scored 81.0 %; always neutral is 37.6 %
+MODEL_CARD_FLOOR = 0.62  # the bundled model scores 66.0 % mirrored; FER2013 chance (always happy) is 25 %
+FERPLUS_CARD_FLOOR = 0.79  # the bundled FER+ model scores 82.5 % mirrored; always neutral is 37.6 %
 
 
 def test_metrics_match_hand_computed_values():
@@ -195,21 +195,24 @@ def test_kfold_cross_validation_pools_every_face_once(tmp_path, capsys):
 @needs(FER_NPZ, "FER2013 npz")
 @pytest.mark.parametrize("name, faces, floor", [("fer2013", 3589, MODEL_CARD_FLOOR), ("ferplus", 3553, FERPLUS_CARD_FLOOR)])
 def test_bundled_model_keeps_its_model_card_on_publictest(name, faces, floor):
-    """Each shipped model scores what docs/model/<name>/evaluation.json (the README model card) says:
-    accuracy, macro-F1 and the calibration error, with its stored temperature."""
+    """Each shipped model scores what docs/model/<name>/evaluation.json (the README model card) says,
+    measured as the pipeline runs it by default (mirroring as configured): accuracy, macro-F1 and
+    a calibration error within the 0.05 target, with its stored temperature."""
     import torch
 
+    from fer_ros.config import PipelineConfig
     from fer_ros.learning.datasets import load_dataset
     from fer_ros.learning.evaluation import evaluate_checkpoint
     from fer_ros.models.checkpoint import load_checkpoint
 
     with open(os.path.join(REPO, "docs", "model", name, "evaluation.json")) as fh:
         card = json.load(fh)
-    metrics, _ = evaluate_checkpoint(load_checkpoint(name), load_dataset(FER_NPZ, "PublicTest", name), torch.device("cpu"))
+    mirror = PipelineConfig().classifier.mirror
+    assert card["mirror"] == mirror, "the card must describe the default configuration"
+    metrics, _ = evaluate_checkpoint(load_checkpoint(name), load_dataset(FER_NPZ, "PublicTest", name), torch.device("cpu"), mirror)
     assert metrics["samples"] == card["samples"] == faces
     assert metrics["accuracy"] == pytest.approx(card["accuracy"], abs=0.002)
     assert metrics["macro_f1"] == pytest.approx(card["macro_f1"], abs=0.003)
-    # calibrated: 0.051 (fer2013) and 0.019 (ferplus); the FER+ model scored 0.107 on its validation faces before
-    assert metrics["ece"] == pytest.approx(card["ece"], abs=0.003) and metrics["ece"] < 0.08
+    assert metrics["ece"] == pytest.approx(card["ece"], abs=0.003) and metrics["ece"] <= 0.05
     assert metrics["temperature"] == pytest.approx(card["temperature"]) != 1.0
     assert metrics["accuracy"] > floor

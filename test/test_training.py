@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from fer_ros.cli import main as cli
+from fer_ros.config import PipelineConfig
 from fer_ros.errors import FerError
 from fer_ros.learning import training
 from fer_ros.learning.datasets import load_dataset
@@ -138,3 +139,11 @@ def test_training_calibrates_best_and_the_calibrate_command_refits_it(tmp_path, 
     assert cli(["calibrate", "--weights", result["best"], "--data", str(data), "--out", str(out)]) == 0
     assert "validation faces" in capsys.readouterr().out
     assert load_checkpoint(str(out)).temperature == pytest.approx(result["temperature"], rel=1e-6)  # same faces, same fit
+    # evaluate --held-out scores the same validation faces, and says how often 'uncertain' faces are right
+    assert cli(["evaluate", "--weights", str(out), "--data", str(data), "--held-out", "--no-mirror", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["samples"] == best.meta["val_size"]
+    u = report["uncertain"]
+    assert u["threshold"] == PipelineConfig().smoother.confidence_threshold and 0 <= u["share"] <= 1
+    assert cli(["evaluate", "--weights", str(out), "--data", str(data), "--held-out", "--split", "x"]) == 2
+    assert "--held-out takes the split" in capsys.readouterr().err

@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import shutil
 
-import numpy as np
-
 from fer_ros.device import resolve_device
-from fer_ros.errors import FerError
 from fer_ros.learning import training
-from fer_ros.learning.datasets import load_dataset, split_train_val
 from fer_ros.models.checkpoint import load_checkpoint, resolve_weights
 
 
@@ -31,17 +27,8 @@ def run(args) -> int:
     device = resolve_device(args.device)
     path = resolve_weights(args.weights)
     loaded = load_checkpoint(path, device)
-    recorded = loaded.meta.get("args") or {}
-    if not recorded:
-        raise FerError(f"'{path}' does not record its training run (meta.args); calibrate only checkpoints written by `fer-ros train`")
-    labels = recorded.get("labels", "fer2013")
-    full = load_dataset(args.data, recorded.get("train_split") or None, labels)
-    if recorded.get("max_samples"):
-        full = full.subset(np.arange(min(recorded["max_samples"], len(full))))
-    _, val = split_train_val(full, recorded.get("val_fraction", 0.1), recorded.get("seed", 0))
-    if len(val) != loaded.meta.get("val_size", len(val)):
-        raise FerError(f"rebuilt validation split has {len(val)} faces but '{path}' was validated on {loaded.meta['val_size']}; "
-                       "pass the same --data it was trained on")
+    val = training.validation_faces(loaded, args.data)
+    labels = loaded.meta["args"].get("labels", "fer2013")
     targs = training.get_args_parser().parse_args(["--data", args.data, "--labels", labels])
     target = args.out or path
     if args.out:

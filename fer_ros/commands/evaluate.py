@@ -10,6 +10,7 @@ import numpy as np
 from fer_ros.config import PipelineConfig
 from fer_ros.device import resolve_device
 from fer_ros.emotions import match_classes
+from fer_ros.errors import FerError
 from fer_ros.learning import evaluation, training
 from fer_ros.learning.datasets import drop_duplicates_of, load_dataset, relabel
 from fer_ros.models.checkpoint import load_checkpoint
@@ -21,6 +22,9 @@ def register(sub) -> None:
                        description="Evaluate like the FER papers do. For the npz layout with no --split, every row is used.")
     p.add_argument("--data", required=True, help="FER2013 .npz or .csv, or an ImageFolder directory")
     p.add_argument("--split", default=None, help="npz/csv Usage (Training, PublicTest) or a sub-folder; default: all rows")
+    p.add_argument("--held-out", action="store_true",
+                   help="evaluate on the checkpoint's own validation faces, rebuilt from the training run it records "
+                        "(--data: the dataset it was trained on); e.g. to choose smoother.confidence_threshold without the test set")
     p.add_argument("--labels", default=None, choices=["fer2013", "ferplus"], help="label set (default: the checkpoint's)")
     p.add_argument("--weights", default=None, help="checkpoint (default: the bundled model)")
     p.add_argument("--dedupe-against", default=None, metavar="SPLIT",
@@ -50,11 +54,14 @@ def run(args) -> int:
     else:
         loaded = load_checkpoint(args.weights, device)
         labels = args.labels or ("ferplus" if "contempt" in loaded.class_names else "fer2013")
-        data = load_dataset(args.data, args.split, labels)
+        if args.held_out and (args.split or args.labels or args.dedupe_against):
+            raise FerError("--held-out takes the split and labels the checkpoint was trained with; drop --split, --labels and --dedupe-against")
+        data = training.validation_faces(loaded, args.data) if args.held_out else load_dataset(args.data, args.split, labels)
         if args.dedupe_against:
             data = drop_duplicates_of(data, load_dataset(args.data, args.dedupe_against, labels))
         ds, absent = relabel(data, loaded.class_names)  # by class name and its aliases, not by position
-        report, probs = evaluation.evaluate_checkpoint(loaded, ds, device, args.mirror)
+        report, probs = evaluation.evaluate_checkpoint(loaded, ds, device, args.mirror,
+                                                       threshold=PipelineConfig().smoother.confidence_threshold)
         report["absent_classes"] = absent
         renamed = zip(data.class_names, match_classes(data.class_names, ds.class_names))
         report["class_map"] = {name: ds.class_names[i] for name, i in renamed if name != ds.class_names[i]}

@@ -69,14 +69,28 @@ def check_classes(loaded: LoadedModel, ds: FaceDataset) -> None:
 
 
 def evaluate_checkpoint(loaded: LoadedModel, ds: FaceDataset, device: torch.device,
-                        mirror: bool = False) -> tuple[dict, np.ndarray]:
+                        mirror: bool = False, threshold: float | None = None) -> tuple[dict, np.ndarray]:
+    """Metrics of one checkpoint on ``ds``; with ``threshold`` (the smoother's confidence
+    threshold) also how often the faces it would call ``uncertain`` are right."""
     check_classes(loaded, ds)
     probs, perf = predict(loaded, ds.images, device, mirror=mirror)
     metrics = classification_metrics(ds.labels, probs.argmax(1), loaded.class_names)
     rel = reliability(probs, ds.labels)
     metrics.update({"weights": loaded.path, "data": ds.source, "mirror": mirror, "temperature": loaded.temperature,
                     "ece": rel["ece"], "reliability": rel, "performance": perf})
+    if threshold is not None:
+        metrics["uncertain"] = uncertain_split(probs, ds.labels, threshold)
     return metrics, probs
+
+
+def uncertain_split(probs: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
+    """Share of faces whose top probability is below ``threshold``, and how often the arg-max is
+    right below and above it: 'uncertain' should mean 'probably wrong' (accuracy below 0.5)."""
+    top, right = probs.max(1), probs.argmax(1) == labels
+    below = top < threshold
+    rate = lambda mask: float(right[mask].mean()) if mask.any() else None  # noqa: E731
+    return {"threshold": threshold, "share": float(below.mean()) if len(top) else 0.0,
+            "accuracy_below": rate(below), "accuracy_above": rate(~below)}
 
 
 def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> dict:
@@ -150,6 +164,10 @@ def format_report(m: dict) -> str:
         lines.insert(1, f"no faces of: {', '.join(m['absent_classes'])} (macro-F1 is over the classes present)")
     for name, v in m["per_class"].items():
         lines.append(f"{name:>10} {v['precision']:6.3f} {v['recall']:6.3f} {v['f1']:6.3f} {v['support']:6d}")
+    if m.get("uncertain"):
+        u, pct = m["uncertain"], lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
+        lines.append(f"below confidence {u['threshold']:.2f} ('uncertain'): {u['share']:.1%} of faces, right "
+                     f"{pct(u['accuracy_below'])}; above: right {pct(u['accuracy_above'])}")
     lines.append("confusion matrix (rows true, columns predicted):")
     lines += ["  " + " ".join(f"{x:5d}" for x in row) for row in m["confusion_matrix"]]
     if "performance" in m:

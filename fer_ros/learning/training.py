@@ -28,7 +28,7 @@ from fer_ros.errors import FerError
 from fer_ros.learning.datasets import FaceDataset, load_dataset, split_train_val
 from fer_ros.models.ams_cnn import AMSCNN, PRESETS, build_model, config_for, count_parameters
 from fer_ros.models.calibration import fit_temperature, reliability, softmax
-from fer_ros.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint, set_temperature
+from fer_ros.models.checkpoint import LoadedModel, load_checkpoint, read_checkpoint, save_checkpoint, set_temperature
 from fer_ros.models.preprocess import Preprocessing, to_model_input
 from fer_ros.perception.alignment import TEMPLATE
 
@@ -303,6 +303,23 @@ def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
         json.dump(history, fh, indent=1)
     temperature = calibrate_best(best_path, val_t, args, device)["temperature"] if os.path.exists(best_path) else 1.0
     return {"history": history, "best": best_path, "classes": full.class_names, "temperature": temperature}
+
+
+def validation_faces(loaded: LoadedModel, data: str) -> FaceDataset:
+    """The faces a checkpoint was validated (and calibrated) on, rebuilt from the training run it
+    records: data split, label set, validation share and seed. Faces it never trained on."""
+    recorded = loaded.meta.get("args") or {}
+    if not recorded:
+        raise FerError(f"'{loaded.path}' does not record its training run (meta.args); "
+                       "only checkpoints written by `fer-ros train` know their validation faces")
+    full = load_dataset(data, recorded.get("train_split") or None, recorded.get("labels", "fer2013"))
+    if recorded.get("max_samples"):
+        full = full.subset(np.arange(min(recorded["max_samples"], len(full))))
+    _, val = split_train_val(full, recorded.get("val_fraction", 0.1), recorded.get("seed", 0))
+    if len(val) != loaded.meta.get("val_size", len(val)):
+        raise FerError(f"rebuilt validation split has {len(val)} faces but '{loaded.path}' was validated on "
+                       f"{loaded.meta['val_size']}; pass the same --data it was trained on")
+    return val
 
 
 def calibrate_best(best_path: str, val_t: Tensors, args, device) -> dict:
