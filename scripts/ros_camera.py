@@ -25,6 +25,8 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from skimage import data
 
+from fer_ros.imageio import encode_rgb
+
 
 def frame(width: int, height: int) -> np.ndarray:
     """The astronaut scaled to the frame's height, centred on grey: one face, about 1/6 of the height."""
@@ -58,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     pub = node.create_publisher(CompressedImage if args.compressed else Image, topic, qos)
     rgb = frame(width, height)
     if args.compressed:
-        ok, jpeg = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
-        payload = array.array("B", jpeg.tobytes())  # rclpy takes array.array without a per-byte check
+        payload = array.array("B", encode_rgb(rgb, "jpeg", 90))  # rclpy takes array.array without a per-byte check
     else:
         payload = array.array("B", rgb.tobytes())
 

@@ -77,12 +77,12 @@ def test_set_changes_live_settings_and_refuses_fixed_ones_with_the_reason(astron
     assert pipeline.process(astronaut, 0.0).faces == []
     pipeline.set("smoother.hysteresis", "1.5")
     assert pipeline.config.smoother.hysteresis == 1.5
-    for name, value, reason in [("classifier.mirror", False, "traced"), ("classifier.fusion", "product", "traced"),
+    for name, value, reason in [("classifier.mirror", True, "traced"), ("classifier.fusion", "product", "traced"),
                                 ("classifier.half", True, "traced"), ("detector.thresholds", "0.5,0.5,0.5", "cascade"),
                                 ("classifier.threads", 2, "process-wide"), ("detector.device", "cpu", "loaded onto it")]:
         with pytest.raises(FerError, match=f"'{name}' cannot change on a running pipeline.*{reason}"):
             pipeline.set(name, value)
-    assert pipeline.config.classifier.mirror is True  # the default, unchanged by the refused set
+    assert pipeline.config.classifier.mirror is False  # the default, unchanged by the refused set
     with pytest.raises(FerError, match="unknown setting 'smoother.windw'"):
         pipeline.set("smoother.windw", 1.0)
 
