@@ -28,8 +28,7 @@ def run(args) -> int:
     path = resolve_weights(args.weights)
     loaded = load_checkpoint(path, device)
     val = training.validation_faces(loaded, args.data)
-    labels = loaded.meta["args"].get("labels", "fer2013")
-    targs = training.get_args_parser().parse_args(["--data", args.data, "--labels", labels])
+    targs = training.get_args_parser().parse_args(["--data", args.data])  # the loss terms' defaults; targets stay one-hot
     target = args.out or path
     if args.out:
         shutil.copyfile(path, args.out)

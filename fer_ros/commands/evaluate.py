@@ -46,22 +46,23 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    if args.held_out and (args.split or args.labels or args.dedupe_against):
+        raise FerError("--held-out takes the split and labels the checkpoint was trained with; drop --split, --labels and --dedupe-against")
     device = resolve_device(args.device)
-    if args.mirror is None:  # evaluate what the robot runs when given no options
-        args.mirror = PipelineConfig().classifier.mirror
+    defaults = PipelineConfig()  # evaluate what the robot runs when given no options
+    if args.mirror is None:
+        args.mirror = defaults.classifier.mirror
     if args.kfold:
         report = cross_validate(args)
     else:
         loaded = load_checkpoint(args.weights, device)
         labels = args.labels or ("ferplus" if "contempt" in loaded.class_names else "fer2013")
-        if args.held_out and (args.split or args.labels or args.dedupe_against):
-            raise FerError("--held-out takes the split and labels the checkpoint was trained with; drop --split, --labels and --dedupe-against")
         data = training.validation_faces(loaded, args.data) if args.held_out else load_dataset(args.data, args.split, labels)
         if args.dedupe_against:
             data = drop_duplicates_of(data, load_dataset(args.data, args.dedupe_against, labels))
         ds, absent = relabel(data, loaded.class_names)  # by class name and its aliases, not by position
         report, probs = evaluation.evaluate_checkpoint(loaded, ds, device, args.mirror,
-                                                       threshold=PipelineConfig().smoother.confidence_threshold)
+                                                       threshold=defaults.smoother.confidence_threshold)
         report["absent_classes"] = absent
         renamed = zip(data.class_names, match_classes(data.class_names, ds.class_names))
         report["class_map"] = {name: ds.class_names[i] for name, i in renamed if name != ds.class_names[i]}

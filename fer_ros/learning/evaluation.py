@@ -86,11 +86,14 @@ def evaluate_checkpoint(loaded: LoadedModel, ds: FaceDataset, device: torch.devi
 def uncertain_split(probs: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
     """Share of faces whose top probability is below ``threshold``, and how often the arg-max is
     right below and above it: 'uncertain' should mean 'probably wrong' (accuracy below 0.5)."""
-    top, right = probs.max(1), probs.argmax(1) == labels
-    below = top < threshold
-    rate = lambda mask: float(right[mask].mean()) if mask.any() else None  # noqa: E731
-    return {"threshold": threshold, "share": float(below.mean()) if len(top) else 0.0,
-            "accuracy_below": rate(below), "accuracy_above": rate(~below)}
+    right = probs.argmax(1) == labels
+    below = probs.max(1) < threshold
+    return {"threshold": threshold, "share": float(below.mean()) if len(below) else 0.0,
+            "accuracy_below": _mean_or_none(right[below]), "accuracy_above": _mean_or_none(right[~below])}
+
+
+def _mean_or_none(values: np.ndarray) -> float | None:
+    return float(values.mean()) if len(values) else None
 
 
 def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> dict:
@@ -165,9 +168,10 @@ def format_report(m: dict) -> str:
     for name, v in m["per_class"].items():
         lines.append(f"{name:>10} {v['precision']:6.3f} {v['recall']:6.3f} {v['f1']:6.3f} {v['support']:6d}")
     if m.get("uncertain"):
-        u, pct = m["uncertain"], lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
-        lines.append(f"below confidence {u['threshold']:.2f} ('uncertain'): {u['share']:.1%} of faces, right "
-                     f"{pct(u['accuracy_below'])}; above: right {pct(u['accuracy_above'])}")
+        u = m["uncertain"]
+        below, above = ("-" if v is None else f"{v:.1%}" for v in (u["accuracy_below"], u["accuracy_above"]))
+        lines.append(f"below confidence {u['threshold']:.2f} ('uncertain'): {u['share']:.1%} of faces, right {below}; "
+                     f"above: right {above}")
     lines.append("confusion matrix (rows true, columns predicted):")
     lines += ["  " + " ".join(f"{x:5d}" for x in row) for row in m["confusion_matrix"]]
     if "performance" in m:
