@@ -64,12 +64,24 @@ class Evil:
 def test_tampered_pickle_is_refused_not_executed(tmp_path, capsys):
     path = tmp_path / "evil.pt"
     torch.save({"format": "fer_ros.ams_cnn/1", "payload": Evil()}, path)
-    with pytest.raises(FerError, match="not a valid fer_ros checkpoint"):
+    with pytest.raises(FerError, match="pickled Python objects that weights-only loading refuses"):
         load_checkpoint(str(path))
     assert "pwned" not in capsys.readouterr().out
     (tmp_path / "junk.pt").write_bytes(b"\x00garbage" * 10)
-    with pytest.raises(FerError, match="not a valid"):
+    with pytest.raises(FerError, match=r"not a PyTorch checkpoint \(no zip archive header; some other kind of file\)"):
         load_checkpoint(str(tmp_path / "junk.pt"))
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(FerError, match="empty file"):
+        load_checkpoint(str(tmp_path / "empty.pt"))
     (tmp_path / "plain.pt").write_bytes(pickle.dumps([1, 2]))
-    with pytest.raises(FerError):
+    with pytest.raises(FerError, match="not a PyTorch checkpoint"):
         load_checkpoint(str(tmp_path / "plain.pt"))
+
+
+def test_truncated_checkpoint_is_reported_as_damaged(tmp_path):
+    whole = (tmp_path / "whole.pt")
+    torch.save({"format": "fer_ros.ams_cnn/1", "state_dict": {"w": torch.zeros(1000)}}, whole)
+    data = whole.read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(FerError, match=r"the checkpoint is damaged \(\w+\); copy it again"):
+        load_checkpoint(str(tmp_path / "cut.pt"))

@@ -7,6 +7,7 @@ with a clear error instead.
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import dataclass
 from importlib import resources
 
@@ -89,11 +90,19 @@ def read_checkpoint(path: str) -> dict:
     """The raw checkpoint dict, loaded without executing any pickled code."""
     if not os.path.isfile(path):
         raise FerError(f"weights file '{path}' not found; pass an existing checkpoint or leave weights empty for the bundled model")
+    with open(path, "rb") as f:
+        header = f.read(4)
+    if header != b"PK\x03\x04":  # torch.save writes a zip archive; anything else is some other file
+        raise FerError(f"cannot load weights '{path}': not a PyTorch checkpoint (no zip archive header; "
+                       f"{'empty file' if not header else 'some other kind of file'}); pass a .pt written by `fer-ros train`")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle errors, zip errors, unsafe globals: all mean "not our checkpoint"
-        raise FerError(f"cannot load weights '{path}': not a valid fer_ros checkpoint ({type(exc).__name__}: {(str(exc).splitlines() or ['empty file?'])[0][:200]}); "
-                       "re-download or retrain it with `fer-ros train`") from None
+    except pickle.UnpicklingError:
+        raise FerError(f"cannot load weights '{path}': it holds pickled Python objects that weights-only loading refuses "
+                       "(not a fer_ros checkpoint, or a tampered one); pass a .pt written by `fer-ros train`") from None
+    except Exception as exc:  # truncated or corrupted archive
+        raise FerError(f"cannot load weights '{path}': the checkpoint is damaged ({type(exc).__name__}); "
+                       "copy it again or retrain it with `fer-ros train`") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise FerError(f"'{path}' is not a fer_ros checkpoint (format {payload.get('format') if isinstance(payload, dict) else type(payload).__name__!r}, "
                        f"expected {FORMAT}); train one with `fer-ros train`")
