@@ -146,6 +146,32 @@ def test_evaluate_npz_without_split_uses_every_row(tmp_path, capsys, tiny_checkp
     assert "splits there: PublicTest, Training" in capsys.readouterr().err
 
 
+def test_evaluate_fuses_an_ensemble_like_the_pipeline(tmp_path, capsys, tiny_checkpoint):
+    import torch
+
+    from fer_ros.learning.datasets import load_dataset
+    from fer_ros.learning.evaluation import evaluate_checkpoint
+    from fer_ros.models.checkpoint import load_checkpoint
+    from fer_ros.models.inference import fuse
+
+    data = write_fer_npz(tmp_path / "fer.npz", ["PublicTest"] * 21, [i % 7 for i in range(21)])
+    ds, cpu = load_dataset(data, "PublicTest", "fer2013"), torch.device("cpu")
+    bundled, tiny = load_checkpoint("fer2013"), load_checkpoint(tiny_checkpoint)
+    _, p_bundled = evaluate_checkpoint(bundled, ds, cpu)
+    _, p_tiny = evaluate_checkpoint(tiny, ds, cpu)
+    for rule in ("sum", "product"):
+        report, p_both = evaluate_checkpoint([bundled, tiny], ds, cpu, fusion=rule)
+        assert np.allclose(p_both, fuse([p_bundled, p_tiny], rule), atol=1e-6)
+        assert report["fusion"] == rule and report["weights"] == [bundled.path, tiny.path]
+    assert not np.allclose(fuse([p_bundled, p_tiny], "sum"), fuse([p_bundled, p_tiny], "product"), atol=1e-3)
+    assert cli(["evaluate", "--data", data, "--split", "PublicTest", "--weights", "fer2013", "--weights", tiny_checkpoint,
+                "--fusion", "product", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["fusion"] == "product" and len(report["temperature"]) == 2 and report["samples"] == 21
+    assert cli(["evaluate", "--data", data, "--held-out", "--weights", "fer2013", "--weights", tiny_checkpoint]) == 2
+    assert "take one checkpoint" in capsys.readouterr().err
+
+
 def test_npz_with_labels_outside_the_classes_is_refused(tmp_path, capsys, tiny_checkpoint):
     data = write_fer_npz(tmp_path / "bad.npz", ["Training"] * 3, [0, 3, 9])
     assert cli(["evaluate", "--data", data, "--weights", tiny_checkpoint]) == 2

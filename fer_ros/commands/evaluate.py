@@ -26,7 +26,11 @@ def register(sub) -> None:
                    help="evaluate on the checkpoint's own validation faces, rebuilt from the training run it records "
                         "(--data: the dataset it was trained on); e.g. to choose smoother.confidence_threshold without the test set")
     p.add_argument("--labels", default=None, choices=["fer2013", "ferplus"], help="label set (default: the checkpoint's)")
-    p.add_argument("--weights", default=None, help="checkpoint (default: the bundled model)")
+    p.add_argument("--weights", action="append", default=None,
+                   help="checkpoint or bundled model name (default: the bundled model); repeat for an ensemble fused "
+                        "like the pipeline fuses it (--fusion)")
+    p.add_argument("--fusion", default=None, choices=["sum", "product"],
+                   help="how an ensemble's probabilities combine (default: classifier.fusion)")
     p.add_argument("--dedupe-against", default=None, metavar="SPLIT",
                    help="drop faces pixel-identical to a face of SPLIT (FER2013: PublicTest vs Training)")
     p.add_argument("--compare", default=None, metavar="WEIGHTS", help="second checkpoint: paired McNemar test on the same faces")
@@ -48,21 +52,26 @@ def register(sub) -> None:
 def run(args) -> int:
     if args.held_out and (args.split or args.labels or args.dedupe_against):
         raise FerError("--held-out takes the split and labels the checkpoint was trained with; drop --split, --labels and --dedupe-against")
+    weights = args.weights or [None]
+    if len(weights) > 1 and (args.held_out or args.kfold or args.compare):
+        raise FerError("--held-out, --kfold and --compare take one checkpoint; pass --weights once")
     device = resolve_device(args.device)
     defaults = PipelineConfig()  # evaluate what the robot runs when given no options
     if args.mirror is None:
         args.mirror = defaults.classifier.mirror
+    fusion = args.fusion or defaults.classifier.fusion
     if args.kfold:
         report = cross_validate(args)
     else:
-        loaded = load_checkpoint(args.weights, device)
+        members = [load_checkpoint(w, device) for w in weights]
+        loaded = members[0]
         labels = args.labels or ("ferplus" if "contempt" in loaded.class_names else "fer2013")
         data = training.validation_faces(loaded, args.data) if args.held_out else load_dataset(args.data, args.split, labels)
         if args.dedupe_against:
             data = drop_duplicates_of(data, load_dataset(args.data, args.dedupe_against, labels))
         ds, absent = relabel(data, loaded.class_names)  # by class name and its aliases, not by position
-        report, probs = evaluation.evaluate_checkpoint(loaded, ds, device, args.mirror,
-                                                       threshold=defaults.smoother.confidence_threshold)
+        report, probs = evaluation.evaluate_checkpoint(members, ds, device, args.mirror,
+                                                       threshold=defaults.smoother.confidence_threshold, fusion=fusion)
         report["absent_classes"] = absent
         renamed = zip(data.class_names, match_classes(data.class_names, ds.class_names))
         report["class_map"] = {name: ds.class_names[i] for name, i in renamed if name != ds.class_names[i]}
@@ -74,8 +83,8 @@ def run(args) -> int:
             report["comparison"] = {"weights": args.compare, "accuracy": other["accuracy"], "macro_f1": other["macro_f1"], **paired}
         if args.through_pipeline:
             config = PipelineConfig()
-            config.classifier.weights = [loaded.path]
-            config.classifier.mirror = args.mirror
+            config.classifier.weights = [m.path for m in members]
+            config.classifier.mirror, config.classifier.fusion = args.mirror, fusion
             config.detector.device = args.device
             report["through_pipeline"] = evaluation.through_pipeline(FramePipeline(config), ds, upscale=args.upscale,
                                                                     limit=args.through_pipeline)

@@ -18,7 +18,7 @@ from fer_ros.learning.datasets import FaceDataset
 from fer_ros.memory import peak_rss_mb
 from fer_ros.models.calibration import reliability, save_reliability_png
 from fer_ros.models.checkpoint import LoadedModel
-from fer_ros.models.inference import class_probabilities
+from fer_ros.models.inference import class_probabilities, fuse
 from fer_ros.models.preprocess import to_model_input
 
 
@@ -68,16 +68,27 @@ def check_classes(loaded: LoadedModel, ds: FaceDataset) -> None:
                        "evaluate on data with the same label set (--labels)")
 
 
-def evaluate_checkpoint(loaded: LoadedModel, ds: FaceDataset, device: torch.device,
-                        mirror: bool = False, threshold: float | None = None) -> tuple[dict, np.ndarray]:
-    """Metrics of one checkpoint on ``ds``; with ``threshold`` (the smoother's confidence
-    threshold) also how often the faces it would call ``uncertain`` are right."""
-    check_classes(loaded, ds)
-    probs, perf = predict(loaded, ds.images, device, mirror=mirror)
-    metrics = classification_metrics(ds.labels, probs.argmax(1), loaded.class_names)
+def evaluate_checkpoint(loaded: LoadedModel | list[LoadedModel], ds: FaceDataset, device: torch.device,
+                        mirror: bool = False, threshold: float | None = None, fusion: str = "sum") -> tuple[dict, np.ndarray]:
+    """Metrics of one checkpoint, or of an ensemble fused by ``fusion`` as the pipeline fuses it,
+    on ``ds``; with ``threshold`` (the smoother's confidence threshold) also how often the faces
+    it would call ``uncertain`` are right."""
+    members = loaded if isinstance(loaded, list) else [loaded]
+    for member in members:
+        check_classes(member, ds)
+    runs = [predict(member, ds.images, device, mirror=mirror) for member in members]
+    probs = fuse([p for p, _ in runs], fusion) if len(runs) > 1 else runs[0][0]
+    perf = dict(runs[0][1])
+    perf["images_per_second"] = 1.0 / sum(1.0 / max(r[1]["images_per_second"], 1e-9) for r in runs)
+    perf["peak_memory_mb"] = max(r[1]["peak_memory_mb"] for r in runs)
+    metrics = classification_metrics(ds.labels, probs.argmax(1), members[0].class_names)
     rel = reliability(probs, ds.labels)
-    metrics.update({"weights": loaded.path, "data": ds.source, "mirror": mirror, "temperature": loaded.temperature,
+    one = len(members) == 1
+    metrics.update({"weights": members[0].path if one else [m.path for m in members], "data": ds.source, "mirror": mirror,
+                    "temperature": members[0].temperature if one else [m.temperature for m in members],
                     "ece": rel["ece"], "reliability": rel, "performance": perf})
+    if not one:
+        metrics["fusion"] = fusion
     if threshold is not None:
         metrics["uncertain"] = uncertain_split(probs, ds.labels, threshold)
     return metrics, probs
@@ -159,7 +170,7 @@ def save_report(metrics: dict, out_dir: str, stem: str = "evaluation") -> dict:
 
 def format_report(m: dict) -> str:
     lines = [f"accuracy {m['accuracy']:.4f}   macro-F1 {m['macro_f1']:.4f}   ({m['samples']} faces)"
-             + (f"   ECE {m['ece']:.4f} (temperature {m.get('temperature', 1.0):.3f})" if "ece" in m else ""),
+             + (f"   ECE {m['ece']:.4f} ({_temperature_text(m)})" if "ece" in m else ""),
              f"{'class':>10} {'prec':>6} {'recall':>6} {'f1':>6} {'n':>6}"]
     if m.get("class_map"):
         lines.insert(1, "dataset classes read as: " + ", ".join(f"{d} -> {c}" for d, c in m["class_map"].items()))
@@ -179,6 +190,13 @@ def format_report(m: dict) -> str:
         lines.append(f"throughput {p['images_per_second']:.0f} faces/s on {p['device']} (batch {p['batch_size']}), "
                      f"peak memory {p['peak_memory_mb']:.0f} MB")
     return "\n".join(lines)
+
+
+def _temperature_text(m: dict) -> str:
+    t = m.get("temperature", 1.0)
+    if isinstance(t, list):
+        return f"{m.get('fusion', 'sum')} rule of {len(t)} models, temperatures " + ", ".join(f"{x:.3f}" for x in t)
+    return f"temperature {t:.3f}"
 
 
 def through_pipeline(pipeline, ds: FaceDataset, upscale: int = 4, pad: float = 0.5, limit: int = 0, seed: int = 0) -> dict:
