@@ -222,6 +222,7 @@ def through_pipeline(pipeline, ds: FaceDataset, upscale: int = 4, pad: float = 0
             aligned = pipeline.aligner.align(face, dets[0])
             live[k] = classifier.classify([aligned.image])[0].probabilities.argmax()
     y = ds.labels[idx]
+    paired = mcnemar(live[detected] == y[detected], direct[detected] == y[detected])  # is the gap more than noise?
     return {
         "faces": int(len(idx)), "upscale": upscale, "detection_rate": float(detected.mean()),
         "direct_accuracy": float((direct == y).mean()),
@@ -229,6 +230,8 @@ def through_pipeline(pipeline, ds: FaceDataset, upscale: int = 4, pad: float = 0
         "pipeline_accuracy_on_detected": float((live[detected] == y[detected]).mean()) if detected.any() else 0.0,
         "pipeline_accuracy_all": float((live == y).mean()),
         "pipeline_macro_f1_on_detected": classification_metrics(y[detected], live[detected], names)["macro_f1"],
+        "only_pipeline_right": paired["a_only_correct"], "only_direct_right": paired["b_only_correct"],
+        "gap_p_value": paired["p_value"],
     }
 
 
