@@ -20,23 +20,14 @@ import numpy as np
 FER2013_NPZ = "../shared/data/fer2013/fer2013_train_val.npz"
 
 
-def publictest(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """PublicTest faces and labels, and which of them are not pixel-identical to a Training face."""
-    d = np.load(path)
-    usage = d["usage"].astype(str)
-    test = usage == "PublicTest"
-    train = {im.tobytes() for im in d["images"][usage == "Training"]}
-    images = d["images"][test]
-    return images, d["labels"][test], np.array([im.tobytes() not in train for im in images])
-
-
 def peer(args) -> None:
     import cv2
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     model = tf.keras.models.load_model(args.model, compile=False)
-    images, _, _ = publictest(args.data)
+    d = np.load(args.data)  # read directly: fer_ros is not installed in the TensorFlow environment
+    images = d["images"][d["usage"].astype(str) == "PublicTest"]  # the order load_dataset keeps
     x = np.stack([cv2.resize(im, (64, 64)) for im in images]).astype("float32") / 255.0
     probs = model.predict(((x - 0.5) * 2.0)[..., None], batch_size=256, verbose=0)
     np.save(args.out, probs)
@@ -46,15 +37,17 @@ def peer(args) -> None:
 def compare(args) -> None:
     import torch
 
+    from fer_ros.learning.datasets import image_hashes, load_dataset
     from fer_ros.learning.evaluation import classification_metrics, mcnemar, predict
     from fer_ros.models.checkpoint import load_checkpoint
 
-    images, labels, unique = publictest(args.data)
-    names = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]  # fer's order is FER2013's
+    test = load_dataset(args.data, "PublicTest", "fer2013")  # fer's class order is FER2013's
+    labels, training = test.labels, set(image_hashes(load_dataset(args.data, "Training", "fer2013").images).tolist())
+    unique = np.array([h not in training for h in image_hashes(test.images)])
     predictions = {"fer (mini-Xception)": np.load(args.probs).argmax(1),
-                   f"fer_ros {args.weights}": predict(load_checkpoint(args.weights), images, torch.device("cpu"))[0].argmax(1)}
+                   f"fer_ros {args.weights}": predict(load_checkpoint(args.weights), test.images, torch.device("cpu"))[0].argmax(1)}
     for name, pred in predictions.items():
-        m = classification_metrics(labels, pred, names)
+        m = classification_metrics(labels, pred, test.class_names)
         dedup = (pred[unique] == labels[unique]).mean()
         print(f"{name:24s} accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  without duplicates {dedup:.4f}")
     ours, theirs = (pred == labels for pred in reversed(list(predictions.values())))
