@@ -36,6 +36,18 @@ def test_ece_is_zero_for_a_perfectly_calibrated_bin_and_one_for_a_confident_wron
     assert reliability(np.tile([1.0, 0.0], (5, 1)), np.ones(5, int))["ece"] == pytest.approx(1.0)
 
 
+def test_fit_temperature_stays_finite_when_the_best_temperature_is_a_bound():
+    """A barely trained model, sure of one class while the labels are spread: the best T is +infinity.
+    The LBFGS fit returned NaN here and crashed the end of a short training run."""
+    rng = np.random.default_rng(0)
+    logits = np.tile([8.0, 0, 0, 0, 0, 0, 0], (60, 1)) + rng.normal(0, 0.01, (60, 7))
+    labels = rng.integers(0, 7, 60)
+    t = fit_temperature(logits, labels)
+    assert np.isfinite(t) and t == pytest.approx(20.0, rel=1e-3)
+    perfect = np.eye(7)[labels] * 10  # always right: the sharpest temperature allowed
+    assert 0.05 <= fit_temperature(perfect, labels) < 0.1
+
+
 def test_fit_temperature_refuses_no_faces():
     with pytest.raises(FerError, match="zero faces"):
         fit_temperature(np.zeros((0, 7)), np.zeros(0, int))

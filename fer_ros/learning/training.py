@@ -26,11 +26,23 @@ from tqdm import tqdm
 from fer_ros.device import resolve_device
 from fer_ros.errors import FerError
 from fer_ros.learning.datasets import FaceDataset, load_dataset, split_train_val
+from fer_ros.learning.precision import autocast_dtype, prepare_bf16
 from fer_ros.models.ams_cnn import AMSCNN, PRESETS, build_model, config_for, count_parameters
 from fer_ros.models.calibration import fit_temperature, reliability, softmax
 from fer_ros.models.checkpoint import LoadedModel, load_checkpoint, read_checkpoint, save_checkpoint, set_temperature
 from fer_ros.models.preprocess import Preprocessing, to_model_input
 from fer_ros.perception.alignment import TEMPLATE
+
+
+def parse_widths(text: str) -> tuple[int, ...]:
+    """'32,64,128' -> (32, 64, 128), or a usage error that shows the expected form."""
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"widths must be comma-separated integers like 32,64,128, got '{text}'") from None
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"widths must be positive integers like 32,64,128, got '{text}'")
+    return widths
 
 
 def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -41,6 +53,8 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of the training split held out for early stopping")
     p.add_argument("--preset", default="small", choices=sorted(PRESETS), help="model preset")
     p.add_argument("--input-size", type=int, default=None, help="override the preset's input size (pixels)")
+    p.add_argument("--widths", type=parse_widths, default=None, metavar="W1,W2,..",
+                   help="override the preset's channel schedule, e.g. 32,64,128 (a wider small); stored in the checkpoint")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -64,6 +78,9 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     p.add_argument("--shift", type=float, default=0.08, help="random shift as a fraction of the size (0 = off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 autocast on CPU (about 1.5x faster where the CPU has bf16 instructions); "
+                        "weights, optimizer and validation stay fp32. CUDA always uses fp16 autocast")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     p.add_argument("--out", default="runs/train", help="output directory (best.pt, last.pt, history.json)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
@@ -192,7 +209,8 @@ def train_one_epoch(model: AMSCNN, t: Tensors, opt, scaler, args, pre, gen, epoc
         idx = order[start:start + args.batch_size]
         x, target = mix(augment(t.x[idx], pre, gen, args.shift), t.target[idx], args.mixup, gen)
         x, target = x.to(device, memory_format=memory_format(model)), target.to(device)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+        dtype = autocast_dtype(device, args.bf16)
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             loss = loss_fn(model(x), target, args)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -227,7 +245,9 @@ def make_scheduler(opt: torch.optim.Optimizer, args) -> torch.optim.lr_scheduler
 
 def plain_args(args: argparse.Namespace) -> dict:
     """The command line as plain values (safe to store in a weights_only checkpoint)."""
-    return {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))}
+    plain = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))}
+    plain.update({k: list(v) for k, v in vars(args).items() if isinstance(v, tuple)})
+    return plain
 
 
 def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
@@ -247,6 +267,8 @@ def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
     overrides = {"num_classes": len(full.class_names)}
     if args.input_size:
         overrides["input_size"] = args.input_size
+    if getattr(args, "widths", None):
+        overrides["widths"] = tuple(args.widths)
     cfg = config_for(args.preset, **overrides)
     pre = Preprocessing(input_size=cfg.input_size, channels=cfg.in_chans, clahe=not args.no_clahe,
                         align_template=TEMPLATE.tolist())  # live crops framed like FER2013's
@@ -254,6 +276,9 @@ def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
 
     model = build_model(cfg)
     model = model.to(device, memory_format=memory_format(model))
+    if autocast_dtype(device, args.bf16) == torch.bfloat16:
+        kept = prepare_bf16(model, (cfg.in_chans, cfg.input_size, cfg.input_size))
+        log(f"bf16 autocast; {kept} convolution(s) larger than their feature map kept in fp32")
     if args.optimizer == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay)
     else:

@@ -11,31 +11,45 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import torch
 
 from fer_ros.errors import FerError
 
 ECE_BINS = 15
 
 
+T_MIN, T_MAX = 0.05, 20.0
+
+
 def fit_temperature(logits: np.ndarray, labels: np.ndarray, targets: np.ndarray | None = None) -> float:
-    """The T > 0 minimising the cross-entropy of softmax(logits / T) (against ``targets`` if given, else the labels)."""
+    """The T in [0.05, 20] minimising the cross-entropy of softmax(logits / T) (against ``targets`` if given,
+    else the labels).
+
+    The loss is convex in 1/T, so a log-spaced grid followed by a golden-section refinement finds the
+    minimum without a gradient method, which diverged to NaN when the optimum lies at the bound (a
+    barely trained model that predicts one class wants T -> infinity).
+    """
     if len(logits) == 0:
         raise FerError("cannot fit a temperature on zero faces; use a non-empty validation split")
-    z = torch.as_tensor(np.asarray(logits, np.float64))
-    t = torch.as_tensor(targets, dtype=torch.float64) if targets is not None else \
-        torch.nn.functional.one_hot(torch.as_tensor(labels, dtype=torch.long), z.shape[1]).double()
-    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
+    z = np.asarray(logits, np.float64)
+    t = np.asarray(targets, np.float64) if targets is not None else np.eye(z.shape[1])[np.asarray(labels, int)]
 
-    def closure():
-        opt.zero_grad()
-        loss = -(t * torch.log_softmax(z / log_t.exp(), dim=1)).sum(1).mean()
-        loss.backward()
-        return loss
+    def nll(log_temp: float) -> float:
+        scaled = z / np.exp(log_temp)
+        scaled -= scaled.max(axis=1, keepdims=True)
+        log_p = scaled - np.log(np.exp(scaled).sum(axis=1, keepdims=True))
+        return float(-(t * log_p).sum(1).mean())
 
-    opt.step(closure)
-    return float(log_t.detach().exp().clamp(0.05, 20.0))
+    grid = np.linspace(np.log(T_MIN), np.log(T_MAX), 61)
+    best = int(np.argmin([nll(g) for g in grid]))
+    lo, hi = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
+    ratio = (np.sqrt(5) - 1) / 2
+    for _ in range(40):  # golden section: the bracket shrinks to ~1e-9 of its width
+        a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+        if nll(a) < nll(b):
+            hi = b
+        else:
+            lo = a
+    return float(np.exp((lo + hi) / 2))
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
