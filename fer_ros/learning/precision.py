@@ -37,7 +37,7 @@ def oversized_convs(model: nn.Module, input_shape: tuple[int, ...]) -> list[nn.C
     try:
         model.eval()
         with torch.no_grad():
-            model(torch.zeros(1, *input_shape))
+            model(torch.zeros(1, *input_shape, device=next(model.parameters()).device))
     finally:
         model.train(was_training)
         for hook in hooks:
