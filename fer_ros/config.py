@@ -63,7 +63,7 @@ class TrackerConfig:
 class SmootherConfig:
     method: str = setting("ema", "temporal smoothing of probabilities: ema or window (moving average)", choices=("ema", "window"), live=True)
     window: float = setting(1.0, "smoothing time constant (ema) or window length (window), in seconds", min=0.0, max=60.0, live=True)
-    confidence_threshold: float = setting(0.55, "below this smoothed probability the label is 'uncertain' (bundled models: their validation faces below 0.55 are right 41 % (fer2013) and 53 % (ferplus) of the time, above it 79 % and 87 %)", min=0.0, max=1.0, live=True)
+    confidence_threshold: float = setting(0.55, "below this smoothed probability the label is 'uncertain' (bundled models: their validation faces below 0.55 are right 41 % (fer2013) and 50 % (ferplus) of the time, above it 79 % and 87 %)", min=0.0, max=1.0, live=True)
     hysteresis: float = setting(0.5, "seconds a new emotion must dominate before the published label changes", min=0.0, max=60.0, live=True)
 
 
