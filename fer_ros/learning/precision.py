@@ -4,7 +4,8 @@ torch 2.14's oneDNN bf16 weight gradient writes NaN into kernel taps that only e
 padding, i.e. where the kernel is larger than the feature map it slides over (AMS-CNN's 7x7
 pathway reaches 2x2 maps). Those taps never change a channels_last forward pass, so training
 looks healthy, but the saved weights hold NaN and every other forward path returns NaN. Those
-few convolutions run on tiny maps, so running them in fp32 costs nothing measurable.
+few convolutions run on tiny maps; keeping them in fp32 costs about a tenth of a bf16 step
+(179 against 163 ms per batch of 64 for the 32-64-128 `small`, one thread).
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import functools
 
 import torch
 from torch import nn
+
+from fer_ros.models.ams_cnn import dry_forward
 
 
 def autocast_dtype(device: torch.device, bf16: bool) -> torch.dtype | None:
@@ -23,25 +26,14 @@ def autocast_dtype(device: torch.device, bf16: bool) -> torch.dtype | None:
 
 def oversized_convs(model: nn.Module, input_shape: tuple[int, ...]) -> list[nn.Conv2d]:
     """The convolutions whose kernel is larger than their input map (found with one dry forward pass)."""
-    found, hooks = [], []
+    found = []
 
-    def record(module, inputs, _output):
+    def record(module: nn.Conv2d, inputs, _output):
         h, w = inputs[0].shape[-2:]
         if module.kernel_size[0] > h or module.kernel_size[1] > w:
             found.append(module)
 
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d) and max(module.kernel_size) > 1:
-            hooks.append(module.register_forward_hook(record))
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros(1, *input_shape, device=next(model.parameters()).device))
-    finally:
-        model.train(was_training)
-        for hook in hooks:
-            hook.remove()
+    dry_forward(model, {nn.Conv2d: record}, input_shape)
     return found
 
 

@@ -175,6 +175,22 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def dry_forward(model: nn.Module, hooks: dict, input_shape: tuple[int, ...] | None = None) -> None:
+    """One no-grad eval-mode pass on zeros with ``hooks[type]`` as forward hook on every module of that
+    type; the hooks and the model's train/eval mode are restored afterwards. For counting and inspecting."""
+    shape = input_shape or (model.cfg.in_chans, model.cfg.input_size, model.cfg.input_size)
+    handles = [m.register_forward_hook(hook) for kind, hook in hooks.items() for m in model.modules() if isinstance(m, kind)]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, *shape, device=next(model.parameters()).device))
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+
+
 def count_flops(model: AMSCNN) -> int:
     """Multiply-accumulates of one forward pass (conv and linear layers), counted with hooks."""
     macs = 0
@@ -187,15 +203,7 @@ def count_flops(model: AMSCNN) -> int:
         nonlocal macs
         macs += out.numel() * m.in_features
 
-    hooks = [m.register_forward_hook(conv_hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
-    hooks += [m.register_forward_hook(linear_hook) for m in model.modules() if isinstance(m, nn.Linear)]
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        model(torch.zeros(1, model.cfg.in_chans, model.cfg.input_size, model.cfg.input_size))
-    model.train(was_training)
-    for h in hooks:
-        h.remove()
+    dry_forward(model, {nn.Conv2d: conv_hook, nn.Linear: linear_hook})
     return macs
 
 
