@@ -58,6 +58,18 @@ def store():
     return get_typestore()
 
 
+def read_topic(path, store, topic: str) -> list:
+    """Every (timestamp ns, deserialized message) of ``topic`` in the bag at ``path``."""
+    from fer_ros.bags.bagtools import iter_messages, open_reader
+
+    reader = open_reader(str(path))
+    try:
+        conns = [c for c in reader.connections if c.topic == topic]
+        return [(ns, store.deserialize_cdr(raw, c.msgtype)) for c, ns, raw in iter_messages(reader, conns, str(path))]
+    finally:
+        reader.close()
+
+
 # --- ROS 2 ---------------------------------------------------------------------------------------
 # ./scripts/test sets FER_ROS_REQUIRE_ROS=1: there a missing rclpy or unbuilt fer_ros.msg is an
 # error, so CI cannot pass with the ROS tests skipped. Elsewhere those tests skip with the reason.

@@ -6,6 +6,7 @@ import sqlite3
 import cv2
 import numpy as np
 import pytest
+from conftest import read_topic
 
 from fer_ros import sample
 from fer_ros.bags.bagtools import (
@@ -40,14 +41,6 @@ def stamped(frames, fps=sample.FPS):
     return [(T0 + i / fps, f) for i, f in enumerate(frames)]
 
 
-def read_all(path, store, topic):
-    reader = open_reader(path)
-    try:
-        conns = [c for c in reader.connections if c.topic == topic]
-        return [(ns, store.deserialize_cdr(raw, c.msgtype)) for c, ns, raw in iter_messages(reader, conns, str(path))]
-    finally:
-        reader.close()
-
 
 def write_labels(tmp_path, text, name="labels.csv"):
     path = tmp_path / name
@@ -63,7 +56,7 @@ def test_frames_bag_reads_back(tmp_path, store, frames, storage, compressed, enc
     counts = write_frames_bag(tmp_path / "bag", stamped(frames), store, spec)
     assert counts == {"/cam/image": N}
     assert storage_of(tmp_path / "bag") == storage
-    messages = read_all(tmp_path / "bag", store, "/cam/image")
+    messages = read_topic(tmp_path / "bag", store, "/cam/image")
     assert len(messages) == N
     for i, (ns, msg) in enumerate(messages):
         stamp = T0 + i / sample.FPS
@@ -84,7 +77,7 @@ def test_label_topic_written_at_changes_and_read_back(tmp_path, store, frames):
     spec = SampleBagSpec(storage="mcap")
     counts = write_frames_bag(tmp_path / "bag", stamped(frames), store, spec, read_label_csv(csv))
     assert counts == {"/camera/image_raw": N, "/emotion_label": 3}
-    labels = read_all(tmp_path / "bag", store, "/emotion_label")
+    labels = read_topic(tmp_path / "bag", store, "/emotion_label")
     assert [m.data for _, m in labels] == ["happy", "", "sad"]
     assert [ns for ns, _ in labels] == [stamp_ns(T0 + i / sample.FPS) for i in (0, 2, 3)]
     reader = open_reader(tmp_path / "bag")
@@ -216,10 +209,10 @@ def test_make_bag_command(tmp_path, capsys, store):
             "--storage", "mcap", "--labels", csv, "--frame-id", "cam"]
     assert main(argv) == 0
     assert "/camera/image_raw/compressed 3 messages" in capsys.readouterr().out
-    images = read_all(out, store, "/camera/image_raw/compressed")
+    images = read_topic(out, store, "/camera/image_raw/compressed")
     assert [round(stamp_to_seconds(m.header.stamp), 6) for _, m in images] == [42.0, 42.1, 42.2]
     assert {m.header.frame_id for _, m in images} == {"cam"}
-    assert [m.data for _, m in read_all(out, store, "/emotion_label")] == ["happy", "sad"]
+    assert [m.data for _, m in read_topic(out, store, "/emotion_label")] == ["happy", "sad"]
     assert main(argv) == 2  # exists
     assert "--force" in capsys.readouterr().err
     assert main(argv + ["--force"]) == 0

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+from conftest import read_topic
 
 from fer_ros import sample
 from fer_ros.bags import replay as replay_module
@@ -15,7 +16,6 @@ from fer_ros.bags.bagtools import (
     STRING,
     Labels,
     create_writer,
-    iter_messages,
     open_reader,
     read_label_csv,
     read_label_topic,
@@ -89,14 +89,6 @@ def write_camera_bag(path, store, frames, storage, labels=None):
     writer.close()
     return str(path)
 
-
-def read_topic(path, store, topic):
-    reader = open_reader(path)
-    try:
-        conns = [c for c in reader.connections if c.topic == topic]
-        return [(ns, store.deserialize_cdr(raw, c.msgtype)) for c, ns, raw in iter_messages(reader, conns, str(path))]
-    finally:
-        reader.close()
 
 
 @pytest.fixture(scope="module")
