@@ -41,7 +41,6 @@ def stamped(frames, fps=sample.FPS):
     return [(T0 + i / fps, f) for i, f in enumerate(frames)]
 
 
-
 def write_labels(tmp_path, text, name="labels.csv"):
     path = tmp_path / name
     path.write_text(text)

@@ -90,7 +90,6 @@ def write_camera_bag(path, store, frames, storage, labels=None):
     return str(path)
 
 
-
 @pytest.fixture(scope="module")
 def sqlite_bag(tmp_path_factory, store, frames):
     return write_camera_bag(tmp_path_factory.mktemp("in") / "sqlite_bag", store, frames, "sqlite3",
