@@ -60,8 +60,39 @@ def test_same_seed_same_result_and_resume_continues(tmp_path):
 
 def test_balanced_sampling_and_curriculum_options_run(tmp_path):
     data = make_folder_dataset(tmp_path / "faces", n_per_class=10)
-    result = training.main(args_for(data, tmp_path / "r", "--epochs", "1", "--balanced", "--curriculum", "2"))
+    result = training.main(args_for(data, tmp_path / "r", "--epochs", "1", "--balanced", "--curriculum", "2",
+                                          "--erase", "0.5", "--scale", "0.1"))
     assert len(result["history"]) == 1
+
+
+def test_random_erasing_blanks_one_rectangle_of_the_stated_size():
+    import torch
+    x = torch.ones(64, 1, 32, 32)
+    erased = training.erase_patches(x, torch.Generator().manual_seed(0), 1.0)
+    share = (erased == 0).float().mean(dim=(1, 2, 3))
+    assert share.min() > 0.01 and share.max() < 0.30, share  # 2-25 % of the face, give or take rounding to pixels
+    rows, cols = np.nonzero((erased[0, 0] == 0).numpy())
+    assert (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1) == len(rows)  # one solid rectangle
+    assert torch.equal(training.erase_patches(x, torch.Generator().manual_seed(0), 0.0), x)
+
+
+def test_zoom_jitter_changes_the_face_size_within_its_range():
+    import torch
+    from fer_ros.models.preprocess import Preprocessing
+    pre = Preprocessing(input_size=48, channels=1)
+    disk = np.zeros((48, 48), np.float32)
+    cv2.circle(disk, (24, 24), 8, 1.0, -1)
+    x = ((torch.from_numpy(disk) - pre.mean) / pre.std).expand(256, 1, 48, 48).contiguous()
+
+    def areas(scale):
+        out = training.augment(x, pre, torch.Generator().manual_seed(1), shift=0.0, scale=scale)
+        lo, hi = out.amin(dim=(1, 2, 3), keepdim=True), out.amax(dim=(1, 2, 3), keepdim=True)
+        return ((out - lo) > (hi - lo) / 2).float().sum(dim=(1, 2, 3)) / float(disk.sum())
+
+    still, zoomed = areas(0.0), areas(0.3)
+    assert still.max() - still.min() < 0.15  # rotation, flip and lighting keep the disk's size
+    assert zoomed.min() < 0.65 and zoomed.max() > 1.45  # 0.7x-1.3x in width: about 0.49x-1.69x in area
+    assert zoomed.min() > 0.4 and zoomed.max() < 1.9
 
 
 def test_cli_train_and_bad_options(tmp_path, capsys):
@@ -73,6 +104,10 @@ def test_cli_train_and_bad_options(tmp_path, capsys):
     assert "epoch 1/1 train_loss" in shown.out + shown.err and "val_acc=" in shown.err  # the epoch bar's postfix
     assert cli(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
     assert "not found" in capsys.readouterr().err
+    assert cli(["train", "--data", str(data), "--erase", "1.5", "--out", str(tmp_path / "o")]) == 2
+    assert "--erase is a probability in 0..1, got 1.5" in capsys.readouterr().err
+    assert cli(["train", "--data", str(data), "--scale", "-0.1", "--out", str(tmp_path / "o")]) == 2
+    assert "--scale is a zoom range" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli(["train", "--data", str(data), "--preset", "huge"])
     assert "invalid choice" in capsys.readouterr().err

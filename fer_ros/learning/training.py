@@ -76,6 +76,10 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     p.add_argument("--curriculum", type=int, default=0, help="epochs of easy-first curriculum (needs FER+ agreement)")
     p.add_argument("--no-clahe", action="store_true", help="train without CLAHE (stored in the checkpoint)")
     p.add_argument("--shift", type=float, default=0.08, help="random shift as a fraction of the size (0 = off)")
+    p.add_argument("--scale", type=float, default=0.0, help="random zoom in 1 +- SCALE (0 = off; faces vary in size live)")
+    p.add_argument("--erase", type=float, default=0.0, metavar="P",
+                   help="random erasing (Zhong et al. 2020): with probability P blank a rectangle of 2-25 %% of the face "
+                        "to the mean pixel, as hands, glasses and hair do (0 = off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--bf16", action="store_true",
@@ -138,23 +142,52 @@ def target_distribution(ds: FaceDataset, args) -> torch.Tensor:
     return (1 - w) * hard + w * torch.from_numpy(ds.soft_labels)
 
 
-def augment(x: torch.Tensor, pre: Preprocessing, gen: torch.Generator, shift: float) -> torch.Tensor:
-    """Rotation +-15 deg, shift, horizontal flip, brightness +-20 %, contrast +-15 %, batched."""
+def augment(x: torch.Tensor, pre: Preprocessing, gen: torch.Generator, shift: float,
+            scale: float = 0.0, erase: float = 0.0) -> torch.Tensor:
+    """Rotation +-15 deg, shift, zoom, horizontal flip, brightness +-20 %, contrast +-15 %, random
+    erasing; batched. Zoom and erasing draw no random numbers when off, so older runs resume unchanged."""
     b = x.shape[0]
     u = lambda lo, hi: torch.rand(b, generator=gen) * (hi - lo) + lo  # noqa: E731
     angle = u(-15, 15) * math.pi / 180
     flip = torch.where(torch.rand(b, generator=gen) < 0.5, -1.0, 1.0)
     tx, ty = u(-shift, shift) * 2, u(-shift, shift) * 2
+    zoom = 1 / u(1 - scale, 1 + scale) if scale else torch.ones(b)  # sampling grid shrinks when the face grows
     theta = torch.zeros(b, 2, 3)
-    theta[:, 0, 0], theta[:, 0, 1], theta[:, 0, 2] = torch.cos(angle) * flip, -torch.sin(angle), tx
-    theta[:, 1, 0], theta[:, 1, 1], theta[:, 1, 2] = torch.sin(angle) * flip, torch.cos(angle), ty
+    theta[:, 0, 0], theta[:, 0, 1], theta[:, 0, 2] = torch.cos(angle) * flip * zoom, -torch.sin(angle) * zoom, tx
+    theta[:, 1, 0], theta[:, 1, 1], theta[:, 1, 2] = torch.sin(angle) * flip * zoom, torch.cos(angle) * zoom, ty
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
     pixels = x * pre.std + pre.mean  # back to [0, 1] for photometric changes
     mean = pixels.mean(dim=(1, 2, 3), keepdim=True)
     pixels = (pixels - mean) * u(0.85, 1.15)[:, None, None, None] + mean
     pixels = (pixels * u(0.8, 1.2)[:, None, None, None]).clamp(0, 1)
-    return (pixels - pre.mean) / pre.std
+    out = (pixels - pre.mean) / pre.std
+    return erase_patches(out, gen, erase) if erase else out
+
+
+def check_augmentation(args: argparse.Namespace) -> None:
+    """Refuse augmentation settings that would blank or invert faces, before any data is read."""
+    if not 0 <= args.erase <= 1:
+        raise FerError(f"--erase is a probability in 0..1, got {args.erase}")
+    if not 0 <= args.scale < 1:
+        raise FerError(f"--scale is a zoom range in 0..1 (0.1 = +-10 %), got {args.scale}")
+
+
+def erase_patches(x: torch.Tensor, gen: torch.Generator, p: float) -> torch.Tensor:
+    """Blank one rectangle (area 2-25 %, aspect 1/3..3) per face with probability ``p`` to 0, the
+    normalised mean pixel: the model must read expression from more than one region."""
+    b, _, h, w = x.shape
+    u = lambda lo, hi: torch.rand(b, generator=gen) * (hi - lo) + lo  # noqa: E731
+    area, log_aspect = u(0.02, 0.25), u(-math.log(3), math.log(3))
+    eh = (torch.sqrt(area * torch.exp(log_aspect)) * h).clamp(1, h)
+    ew = (torch.sqrt(area / torch.exp(log_aspect)) * w).clamp(1, w)
+    top, left = u(0, 1) * (h - eh), u(0, 1) * (w - ew)
+    on = torch.rand(b, generator=gen) < p
+    rows = torch.arange(h, dtype=torch.float32)[None, :, None]
+    cols = torch.arange(w, dtype=torch.float32)[None, None, :]
+    box = ((rows >= top[:, None, None]) & (rows < (top + eh)[:, None, None])
+           & (cols >= left[:, None, None]) & (cols < (left + ew)[:, None, None]) & on[:, None, None])
+    return x.masked_fill(box[:, None], 0.0)
 
 
 def epoch_order(t: Tensors, epoch: int, args, gen: torch.Generator) -> torch.Tensor:
@@ -208,7 +241,7 @@ def train_one_epoch(model: AMSCNN, t: Tensors, opt, scaler, args, pre, gen, epoc
     bar = tqdm(range(0, len(order), args.batch_size), desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, dynamic_ncols=True)
     for start in bar:
         idx = order[start:start + args.batch_size]
-        x, target = mix(augment(t.x[idx], pre, gen, args.shift), t.target[idx], args.mixup, gen)
+        x, target = mix(augment(t.x[idx], pre, gen, args.shift, args.scale, args.erase), t.target[idx], args.mixup, gen)
         x, target = x.to(device, memory_format=memory_format(model)), target.to(device)
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             loss = loss_fn(model(x), target, args)
@@ -252,6 +285,7 @@ def plain_args(args: argparse.Namespace) -> dict:
 
 def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
     """Train per ``args``; ``dataset`` (if given) replaces loading ``args.data`` (k-fold runs)."""
+    check_augmentation(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
