@@ -5,6 +5,7 @@ import os
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from fer_ros.cli import main as cli
 from fer_ros.config import PipelineConfig
@@ -12,6 +13,7 @@ from fer_ros.errors import FerError
 from fer_ros.learning import training
 from fer_ros.learning.datasets import load_dataset
 from fer_ros.models.checkpoint import load_checkpoint
+from fer_ros.models.preprocess import Preprocessing
 
 
 def make_folder_dataset(root, n_per_class=60, seed=0):
@@ -66,7 +68,6 @@ def test_balanced_sampling_and_curriculum_options_run(tmp_path):
 
 
 def test_random_erasing_blanks_one_rectangle_of_the_stated_size():
-    import torch
     x = torch.ones(64, 1, 32, 32)
     erased = training.erase_patches(x, torch.Generator().manual_seed(0), 1.0)
     share = (erased == 0).float().mean(dim=(1, 2, 3))
@@ -77,8 +78,6 @@ def test_random_erasing_blanks_one_rectangle_of_the_stated_size():
 
 
 def test_zoom_jitter_changes_the_face_size_within_its_range():
-    import torch
-    from fer_ros.models.preprocess import Preprocessing
     pre = Preprocessing(input_size=48, channels=1)
     disk = np.zeros((48, 48), np.float32)
     cv2.circle(disk, (24, 24), 8, 1.0, -1)
