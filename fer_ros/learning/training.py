@@ -144,12 +144,17 @@ def target_distribution(ds: FaceDataset, args) -> torch.Tensor:
     return (1 - w) * hard + w * torch.from_numpy(ds.soft_labels)
 
 
+def uniform(b: int, lo: float, hi: float, gen: torch.Generator) -> torch.Tensor:
+    """``b`` draws from U(lo, hi): one random parameter per face of a batch."""
+    return torch.rand(b, generator=gen) * (hi - lo) + lo
+
+
 def augment(x: torch.Tensor, pre: Preprocessing, gen: torch.Generator, shift: float,
             scale: float = 0.0, erase: float = 0.0) -> torch.Tensor:
     """Rotation +-15 deg, shift, zoom, horizontal flip, brightness +-20 %, contrast +-15 %, random
     erasing; batched. Zoom and erasing draw no random numbers when off, so older runs resume unchanged."""
     b = x.shape[0]
-    u = lambda lo, hi: torch.rand(b, generator=gen) * (hi - lo) + lo  # noqa: E731
+    u = lambda lo, hi: uniform(b, lo, hi, gen)  # noqa: E731
     angle = u(-15, 15) * math.pi / 180
     flip = torch.where(torch.rand(b, generator=gen) < 0.5, -1.0, 1.0)
     tx, ty = u(-shift, shift) * 2, u(-shift, shift) * 2
@@ -179,7 +184,7 @@ def erase_patches(x: torch.Tensor, gen: torch.Generator, p: float) -> torch.Tens
     """Blank one rectangle (area 2-25 %, aspect 1/3..3) per face with probability ``p`` to 0, the
     normalised mean pixel: the model must read expression from more than one region."""
     b, _, h, w = x.shape
-    u = lambda lo, hi: torch.rand(b, generator=gen) * (hi - lo) + lo  # noqa: E731
+    u = lambda lo, hi: uniform(b, lo, hi, gen)  # noqa: E731
     area, log_aspect = u(0.02, 0.25), u(-math.log(3), math.log(3))
     eh = (torch.sqrt(area * torch.exp(log_aspect)) * h).clamp(1, h)
     ew = (torch.sqrt(area / torch.exp(log_aspect)) * w).clamp(1, w)
