@@ -79,8 +79,10 @@ class ClassifierConfig:
     weights: list = setting([], "checkpoint files or bundled model names (fer2013, ferplus); empty = fer2013; several = an ensemble")
     fusion: str = setting("sum", "ensemble fusion rule: sum (mean of probabilities) or product (normalised product)", choices=("sum", "product"))
     half: bool = setting(False, "half precision on CUDA")
-    mirror: bool = setting(False, "also classify each face mirrored and average the two (test-time augmentation; "
-                                  "twice the classifier work; the bundled models, distilled from mirrored teachers, gain 0.3 (fer2013) and 0.9 (ferplus) points from it on their validation faces)")
+    mirror: str = setting("auto", "also classify each face mirrored and average the two (test-time augmentation, a second "
+                                  "classifier pass per face): auto = as each checkpoint says (set when it gained at least 0.5 "
+                                  "points on the model's validation faces: the bundled ferplus +0.9, yes; fer2013 +0.3, no), "
+                                  "true / false = every model / none", choices=("auto", "true", "false"))
     runtime: str = setting("auto", "what runs the network on a CPU: onnxruntime (about twice as fast), torch (TorchScript), "
                                    "or auto (onnxruntime when installed and the network exports, else torch)",
                            choices=("auto", "torch", "onnxruntime"))
@@ -218,6 +220,8 @@ def _coerce_scalar(old: Any, value: Any) -> Any:
         return number
     if isinstance(value, (list, dict, tuple, set)):
         raise TypeError(value)
+    if isinstance(value, bool):  # YAML's and ROS's true for a setting such as classifier.mirror (auto/true/false)
+        return "true" if value else "false"
     return str(value)
 
 

@@ -66,6 +66,26 @@ def test_checkpoint_temperature_round_trips(tmp_path):
         set_temperature(path, -1.0)
 
 
+def test_checkpoint_says_whether_it_runs_mirrored_and_auto_follows_it(tmp_path):
+    from fer_ros.models.checkpoint import read_checkpoint, use_mirror, write_payload
+
+    model = build_model(config_for("tiny", num_classes=3))
+    path = str(tmp_path / "m.pt")
+    save_checkpoint(path, model, Preprocessing(input_size=32), ["a", "b", "c"], {"history": []})
+    assert load_checkpoint(path).mirror is False  # older checkpoints have no key: one pass
+    set_temperature(path, 1.2, mirror=True)
+    loaded = load_checkpoint(path)
+    assert loaded.mirror is True and loaded.temperature == pytest.approx(1.2)
+    assert [use_mirror(mode, loaded) for mode in ("auto", "true", "false", True, False)] == [True, True, False, True, False]
+    with pytest.raises(FerError, match="auto, true, false"):
+        use_mirror("sometimes", loaded)
+    payload = read_checkpoint(path)
+    payload["mirror"] = "yes"
+    write_payload(path, payload)
+    with pytest.raises(FerError, match="malformed header.*mirror"):
+        load_checkpoint(path)
+
+
 def test_temperature_changes_confidence_not_the_label(tmp_path):
     import torch
 

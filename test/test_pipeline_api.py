@@ -82,7 +82,7 @@ def test_set_changes_live_settings_and_refuses_fixed_ones_with_the_reason(astron
                                 ("classifier.threads", 2, "process-wide"), ("detector.device", "cpu", "loaded onto it")]:
         with pytest.raises(FerError, match=f"'{name}' cannot change on a running pipeline.*{reason}"):
             pipeline.set(name, value)
-    assert pipeline.config.classifier.mirror is False  # the default, unchanged by the refused set
+    assert pipeline.config.classifier.mirror == "auto"  # the default, unchanged by the refused set
     with pytest.raises(FerError, match="unknown setting 'smoother.windw'"):
         pipeline.set("smoother.windw", 1.0)
 

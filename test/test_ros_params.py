@@ -79,6 +79,11 @@ def test_settings_from_ros_values():
     assert pipeline.smoother.window == 2.0 and isinstance(pipeline.smoother.window, float)
     assert (node.image_topic, node.compressed) == ("/robot/cam/image", True)
     assert settings_from_params({"classifier.weights": ""})[0].classifier.weights == []
+    # classifier.mirror is auto / true / false; a YAML or launch-file true reaches it as the string "true"
+    specs = {s.name: s for s in param_specs()}
+    assert specs["classifier.mirror"].to_ros(True) == "true" and specs["classifier.mirror"].accepts("true")
+    assert settings_from_params({"classifier.mirror": True})[0].classifier.mirror == "true"
+    assert settings_from_params({"classifier.mirror": "false"})[0].classifier.mirror == "false"
 
 
 @pytest.mark.parametrize("values, message", [
@@ -88,6 +93,7 @@ def test_settings_from_ros_values():
     ({"detector.min_size": 20}, "unknown fer_node parameter 'detector.min_size'"),
     ({"warn_latency_ms": 500.0, "error_latency_ms": 100.0}, "error_latency_ms"),
     ({"image_topic": " "}, "image_topic"),
+    ({"classifier.mirror": "yes please"}, "auto, true, false"),
 ])
 def test_invalid_values_are_rejected_with_the_name(values, message):
     with pytest.raises(FerError, match=message):

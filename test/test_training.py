@@ -181,3 +181,55 @@ def test_training_calibrates_best_and_the_calibrate_command_refits_it(tmp_path, 
     assert u["threshold"] == PipelineConfig().smoother.confidence_threshold and 0 <= u["share"] <= 1
     assert cli(["evaluate", "--weights", str(out), "--data", str(data), "--held-out", "--split", "x"]) == 2
     assert "--held-out takes the split" in capsys.readouterr().err
+
+
+def test_warm_restart_starts_where_its_checkpoint_left_off_and_refuses_a_mismatch(tmp_path):
+    data = make_folder_dataset(tmp_path / "faces")
+    first = training.main(args_for(data, tmp_path / "first"))
+    fresh = training.main(args_for(data, tmp_path / "fresh", "--epochs", "1"))
+    warm = training.main(args_for(data, tmp_path / "warm", "--epochs", "1", "--init", first["best"]))
+    assert warm["history"][0]["val_loss"] < fresh["history"][0]["val_loss"], (warm["history"], fresh["history"])
+    assert warm["history"][0]["train_loss"] < fresh["history"][0]["train_loss"]
+    with pytest.raises(FerError, match="different model.*widths"):
+        training.main(args_for(data, tmp_path / "x", "--epochs", "1", "--widths", "8,16,32", "--init", first["best"]))
+    with pytest.raises(FerError, match="not trained on this run's split.*seed"):
+        training.main(args_for(data, tmp_path / "x", "--epochs", "1", "--seed", "7", "--init", first["best"]))
+
+
+def test_weight_average_is_an_exponential_average_of_the_steps():
+    from fer_ros.learning.weight_average import WeightAverage
+
+    layer = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        layer.weight.fill_(0.0)
+    average = WeightAverage(layer, 0.5)
+    expected = 0.0
+    for step in range(1, 30):
+        with torch.no_grad():
+            layer.weight.fill_(float(step))
+        average.update(layer)
+        d = min(0.5, (1 + step) / (10 + step))
+        expected = d * expected + (1 - d) * step
+    assert average.shadow["weight"].item() == pytest.approx(expected)
+    assert expected < 29  # the average lags the last step
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(layer, 1.0)
+
+
+def test_training_with_weight_average_saves_both_and_resumes(tmp_path):
+    data = make_folder_dataset(tmp_path / "faces", n_per_class=20)
+    run = tmp_path / "avg"
+    result = training.main(args_for(data, run, "--epochs", "2", "--weight-average", "0.9"))
+    assert {"val_loss_raw", "val_accuracy_raw"} <= set(result["history"][0])
+    averaged, raw = load_checkpoint(str(run / "best.pt")), load_checkpoint(str(run / "best_raw.pt"))
+    a, r = averaged.model.state_dict(), raw.model.state_dict()
+    assert any(not torch.equal(a[k], r[k]) for k in a if a[k].is_floating_point())  # best.pt holds the average
+    assert "val_accuracy_mirrored" in raw.meta["calibration"]  # the raw weights are calibrated too, for the A/B
+    resumed = training.main(args_for(data, run, "--epochs", "3", "--weight-average", "0.9", "--resume"))
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
+    plain = tmp_path / "plain"
+    training.main(args_for(data, plain, "--epochs", "1"))
+    with pytest.raises(FerError, match="without --weight-average"):
+        training.main(args_for(data, plain, "--epochs", "2", "--weight-average", "0.9", "--resume"))
+    with pytest.raises(FerError, match="--weight-average is a decay in"):
+        training.main(args_for(data, tmp_path / "bad", "--epochs", "1", "--weight-average", "1.5"))

@@ -1,4 +1,5 @@
-"""`fer-ros calibrate`: fit a checkpoint's softmax temperature on its own validation faces.
+"""`fer-ros calibrate`: fit a checkpoint's softmax temperature on its own validation faces, and
+decide from the same faces whether it classifies each face with its mirror by default.
 
 The validation split is rebuilt from what the checkpoint recorded about its training run (data
 split, label set, validation share, seed), so the temperature is fitted on faces the model was
@@ -34,5 +35,7 @@ def run(args) -> int:
         shutil.copyfile(path, args.out)
     cal = training.calibrate_best(target, training.to_tensors(val, loaded.preprocessing, targs), targs, device)
     print(f"temperature {cal['temperature']:.4f} on {cal['val_faces']} validation faces: "
-          f"ECE {cal['val_ece_before']:.4f} -> {cal['val_ece_after']:.4f}; wrote {target}")
+          f"ECE {cal['val_ece_before']:.4f} -> {cal['val_ece_after']:.4f}; accuracy {cal['val_accuracy']:.4f}, "
+          f"{cal['val_accuracy_mirrored']:.4f} with the mirror, so classifier.mirror auto is "
+          f"{'on' if cal['mirror'] else 'off'} for it; wrote {target}")
     return 0

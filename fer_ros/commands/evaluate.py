@@ -41,8 +41,8 @@ def register(sub) -> None:
                    help="also push N faces, upscaled to camera size, through detect -> align -> classify")
     p.add_argument("--upscale", type=int, default=4, help="--through-pipeline: enlarge the 48 px faces this many times (4 = 192 px)")
     p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
-                   help="average each face with its mirror image (test-time augmentation); "
-                        "default: what the pipeline does (classifier.mirror)")
+                   help="average each face with its mirror image (test-time augmentation), or not; "
+                        "default: what the pipeline does (classifier.mirror: auto, as each checkpoint says)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default=None, help="directory for evaluation.json and the confusion matrix PNG")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
@@ -57,8 +57,7 @@ def run(args) -> int:
         raise FerError("--held-out, --kfold and --compare take one checkpoint; pass --weights once")
     device = resolve_device(args.device)
     defaults = PipelineConfig()  # evaluate what the robot runs when given no options
-    if args.mirror is None:
-        args.mirror = defaults.classifier.mirror
+    args.mirror = defaults.classifier.mirror if args.mirror is None else str(args.mirror).lower()
     fusion = args.fusion or defaults.classifier.fusion
     if args.kfold:
         report = cross_validate(args)

@@ -17,7 +17,7 @@ from fer_ros.errors import FerError
 from fer_ros.learning.datasets import FaceDataset
 from fer_ros.memory import peak_rss_mb
 from fer_ros.models.calibration import reliability, save_reliability_png
-from fer_ros.models.checkpoint import LoadedModel
+from fer_ros.models.checkpoint import LoadedModel, use_mirror
 from fer_ros.models.inference import class_probabilities, fuse
 from fer_ros.models.preprocess import to_model_input
 
@@ -69,14 +69,16 @@ def check_classes(loaded: LoadedModel, ds: FaceDataset) -> None:
 
 
 def evaluate_checkpoint(loaded: LoadedModel | list[LoadedModel], ds: FaceDataset, device: torch.device,
-                        mirror: bool = False, threshold: float | None = None, fusion: str = "sum") -> tuple[dict, np.ndarray]:
+                        mirror: str | bool = "auto", threshold: float | None = None, fusion: str = "sum") -> tuple[dict, np.ndarray]:
     """Metrics of one checkpoint, or of an ensemble fused by ``fusion`` as the pipeline fuses it,
-    on ``ds``; with ``threshold`` (the smoother's confidence threshold) also how often the faces
-    it would call ``uncertain`` are right."""
+    on ``ds``, each member mirrored or not as ``mirror`` (auto / true / false) says for it; with
+    ``threshold`` (the smoother's confidence threshold) also how often the faces it would call
+    ``uncertain`` are right."""
     members = loaded if isinstance(loaded, list) else [loaded]
     for member in members:
         check_classes(member, ds)
-    runs = [predict(member, ds.images, device, mirror=mirror) for member in members]
+    mirrored = [use_mirror(mirror, member) for member in members]
+    runs = [predict(member, ds.images, device, mirror=m) for member, m in zip(members, mirrored)]
     probs = fuse([p for p, _ in runs], fusion) if len(runs) > 1 else runs[0][0]
     perf = dict(runs[0][1])
     perf["images_per_second"] = 1.0 / sum(1.0 / max(r[1]["images_per_second"], 1e-9) for r in runs)
@@ -84,7 +86,8 @@ def evaluate_checkpoint(loaded: LoadedModel | list[LoadedModel], ds: FaceDataset
     metrics = classification_metrics(ds.labels, probs.argmax(1), members[0].class_names)
     rel = reliability(probs, ds.labels)
     one = len(members) == 1
-    metrics.update({"weights": members[0].path if one else [m.path for m in members], "data": ds.source, "mirror": mirror,
+    metrics.update({"weights": members[0].path if one else [m.path for m in members], "data": ds.source,
+                    "mirror": mirrored[0] if one else mirrored,
                     "temperature": members[0].temperature if one else [m.temperature for m in members],
                     "ece": rel["ece"], "reliability": rel, "performance": perf})
     if not one:

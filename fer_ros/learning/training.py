@@ -5,7 +5,7 @@ validation loss, mixed precision on CUDA, loss = cross-entropy + lambda * mean|A
 attention map, augmentation = rotation +-15 deg, horizontal flip, brightness +-20 %,
 contrast +-15 % (plus a small shift). Options: class-balanced sampling, an easy-first
 curriculum driven by FER+ annotator agreement, FER+ vote distributions as soft targets, mixup,
-SGD with Nesterov momentum. After training, a temperature is fitted on the validation faces and
+SGD with Nesterov momentum, a moving average of the weights. After training, a temperature is fitted on the validation faces and
 stored in best.pt (see fer_ros.models.calibration).
 """
 from __future__ import annotations
@@ -27,9 +27,11 @@ from fer_ros.device import resolve_device
 from fer_ros.errors import FerError
 from fer_ros.learning.datasets import FaceDataset, load_dataset, split_train_val
 from fer_ros.learning.precision import autocast_dtype, prepare_bf16
-from fer_ros.models.ams_cnn import AMSCNN, PRESETS, build_model, config_for, count_parameters
+from fer_ros.learning.weight_average import WeightAverage
+from fer_ros.models.ams_cnn import AMSCNN, PRESETS, build_model, config_for, config_to_dict, count_parameters
 from fer_ros.models.calibration import fit_temperature, reliability, softmax
 from fer_ros.models.checkpoint import LoadedModel, load_checkpoint, read_checkpoint, save_checkpoint, set_temperature
+from fer_ros.models.inference import class_probabilities
 from fer_ros.models.preprocess import Preprocessing, to_model_input
 from fer_ros.perception.alignment import TEMPLATE
 
@@ -70,6 +72,12 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
                    help="distil from this checkpoint (repeat for an ensemble, fused by the sum rule, each with its mirror)")
     p.add_argument("--distill", type=float, default=0.5, metavar="W", help="weight 0..1 of the teachers' distribution in the target")
     p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA", help="mixup with Beta(ALPHA, ALPHA) (0 = off)")
+    p.add_argument("--init", default=None, metavar="WEIGHTS",
+                   help="start from this checkpoint's weights (a warm restart: fresh optimiser and schedule); it must "
+                        "have the same model, classes and validation split as this run")
+    p.add_argument("--weight-average", type=float, default=0.0, metavar="DECAY",
+                   help="keep an exponential moving average of the weights (e.g. 0.999, about 2.5 epochs of 400 steps) "
+                        "and select, calibrate and save it as best.pt; the raw weights go to best_raw.pt (0 = off)")
     p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"], help="adam, or sgd with Nesterov momentum 0.9")
     p.add_argument("--patience", type=int, default=6, help="early stopping: epochs without a better validation loss")
     p.add_argument("--balanced", action="store_true", help="class-balanced sampling")
@@ -212,6 +220,30 @@ def epoch_order(t: Tensors, epoch: int, args, gen: torch.Generator) -> torch.Ten
     return pool[torch.randperm(len(pool), generator=gen)]
 
 
+SPLIT_ARGS = ("train_split", "labels", "val_fraction", "seed", "max_samples")  # what decides the validation faces
+
+
+def init_weights(model: AMSCNN, path: str, class_names: list[str], args) -> None:
+    """Load ``path``'s weights into ``model`` for a warm restart, refusing a checkpoint whose model or
+    classes differ, or whose training run held out other validation faces (it would have trained on ours)."""
+    loaded = load_checkpoint(path)
+    theirs, ours = config_to_dict(loaded.model.cfg), config_to_dict(model.cfg)
+    differ = [f"{k} {theirs.get(k)} vs {ours.get(k)}" for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k)]
+    if differ:
+        raise FerError(f"--init {loaded.path} is a different model ({'; '.join(differ)}); "
+                       "pass the --preset, --widths and --input-size it was trained with")
+    if loaded.class_names != list(class_names):
+        raise FerError(f"--init {loaded.path} predicts {loaded.class_names}, this run {class_names}; pass its --labels")
+    recorded = loaded.meta.get("args") or {}
+    split = [f"{k} {recorded.get(k)!r} vs {getattr(args, k)!r}" for k in SPLIT_ARGS
+             if k in recorded and recorded[k] != getattr(args, k)]
+    if not recorded or split:
+        raise FerError(f"--init {loaded.path} was not trained on this run's split "
+                       f"({'; '.join(split) or 'it records no training run'}): its validation faces would not be new to it")
+    model.load_state_dict(loaded.model.state_dict())
+    log(f"initialised from {loaded.path}")
+
+
 def memory_format(model: AMSCNN) -> torch.memory_format:
     """channels_last trains ~15 % faster on CPU and suits tensor cores; but torch 2.14's CPU backward of a
     depthwise conv in channels_last corrupts the heap for some odd batch sizes (3, 5, 7), so
@@ -240,7 +272,8 @@ def mix(x: torch.Tensor, target: torch.Tensor, alpha: float, gen: torch.Generato
     return lam * x + (1 - lam) * x[perm], lam * target + (1 - lam) * target[perm]
 
 
-def train_one_epoch(model: AMSCNN, t: Tensors, opt, scaler, args, pre, gen, epoch, device) -> float:
+def train_one_epoch(model: AMSCNN, t: Tensors, opt, scaler, args, pre, gen, epoch, device,
+                    average: WeightAverage | None = None) -> float:
     model.train()
     order = epoch_order(t, epoch, args, gen)
     total, seen = 0.0, 0
@@ -256,6 +289,8 @@ def train_one_epoch(model: AMSCNN, t: Tensors, opt, scaler, args, pre, gen, epoc
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()
+        if average is not None:
+            average.update(model)
         total += loss.item() * len(idx)
         seen += len(idx)
         bar.set_postfix(loss=f"{total / seen:.3f}")
@@ -316,6 +351,8 @@ def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
     train_t, val_t = to_tensors(train_ds, pre, args, teachers=True), to_tensors(val_ds, pre, args)
 
     model = build_model(cfg)
+    if args.init:
+        init_weights(model, args.init, full.class_names, args)
     model = model.to(device, memory_format=memory_format(model))
     if autocast_dtype(device, args.bf16) == torch.bfloat16:
         kept = prepare_bf16(model, (cfg.in_chans, cfg.input_size, cfg.input_size))
@@ -325,9 +362,16 @@ def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
     else:
         opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     sched = make_scheduler(opt, args)
+    average = averaged = None
+    if args.weight_average:
+        if not 0 < args.weight_average < 1:
+            raise FerError(f"--weight-average is a decay in (0, 1) such as 0.999, got {args.weight_average}")
+        average = WeightAverage(model, args.weight_average)
+        averaged = build_model(cfg).to(device, memory_format=memory_format(model))  # validated and saved
     scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
-    history, start_epoch, best_loss, stale = [], 0, float("inf"), 0
+    history, start_epoch, best_loss, stale, best_raw_loss = [], 0, float("inf"), 0, float("inf")
     last_path, best_path = os.path.join(args.out, "last.pt"), os.path.join(args.out, "best.pt")
+    best_raw_path = os.path.join(args.out, "best_raw.pt")
     if args.resume and os.path.exists(last_path):
         state = read_checkpoint(last_path)
         model.load_state_dict(state["state_dict"])
@@ -336,6 +380,11 @@ def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         history, best_loss, stale = state["meta"]["history"], state["best_loss"], state["stale"]
+        if average is not None:
+            if "weight_average" not in state:
+                raise FerError(f"{last_path} was trained without --weight-average; resume it without the option")
+            average.load_state_dict(state["weight_average"])
+            best_raw_loss = state["best_raw_loss"]
         start_epoch = len(history)
         log(f"resumed from {last_path} at epoch {start_epoch}")
     log(f"training {args.preset} ({count_parameters(model) / 1e6:.2f} M params) on {len(train_ds)} faces, "
@@ -345,22 +394,34 @@ def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
                   total=args.epochs, dynamic_ncols=True)
     for epoch in epochs:
         t0 = time.time()
-        train_loss = train_one_epoch(model, train_t, opt, scaler, args, pre, gen, epoch, device)
+        train_loss = train_one_epoch(model, train_t, opt, scaler, args, pre, gen, epoch, device, average)
         sched.step()
-        val = evaluate(model, val_t, args, device)
+        val = raw = evaluate(model, val_t, args, device)
+        selected = model
+        if average is not None:
+            averaged.load_state_dict(average.shadow)
+            val, selected = evaluate(averaged, val_t, args, device), averaged
         history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"], "val_accuracy": val["accuracy"],
                         "lr": opt.param_groups[0]["lr"], "seconds": time.time() - t0})
+        if average is not None:
+            history[-1].update(val_loss_raw=raw["loss"], val_accuracy_raw=raw["accuracy"])
         improved = val["loss"] < best_loss
         best_loss, stale = (val["loss"], 0) if improved else (best_loss, stale + 1)
         epochs.set_postfix(loss=f"{train_loss:.3f}", val_loss=f"{val['loss']:.3f}", val_acc=f"{val['accuracy']:.3f}")
+        raw_note = f" (raw weights {raw['loss']:.4f} / {raw['accuracy']:.4f})" if average is not None else ""
         log(f"epoch {epoch + 1}/{args.epochs} train_loss {train_loss:.4f} val_loss {val['loss']:.4f} "
-            f"val_acc {val['accuracy']:.4f} {'*' if improved else ''} ({time.time() - t0:.0f}s)")
+            f"val_acc {val['accuracy']:.4f}{raw_note} {'*' if improved else ''} ({time.time() - t0:.0f}s)")
         meta = {"history": history, "args": plain_args(args), "train_size": len(train_ds), "val_size": len(val_ds), "device": str(device)}
         if improved:
-            save_checkpoint(best_path, model, pre, full.class_names, meta, half=args.half_weights)
-        save_checkpoint(last_path, model, pre, full.class_names, meta, extra={
-            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "generator": gen.get_state(),
-            "torch_rng": torch.get_rng_state(), "best_loss": best_loss, "stale": stale})
+            save_checkpoint(best_path, selected, pre, full.class_names, meta, half=args.half_weights)
+        extra = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "generator": gen.get_state(),
+                 "torch_rng": torch.get_rng_state(), "best_loss": best_loss, "stale": stale}
+        if average is not None:
+            if raw["loss"] < best_raw_loss:
+                best_raw_loss = raw["loss"]
+                save_checkpoint(best_raw_path, model, pre, full.class_names, meta, half=args.half_weights)
+            extra.update(weight_average=average.state_dict(), best_raw_loss=best_raw_loss)
+        save_checkpoint(last_path, model, pre, full.class_names, meta, extra=extra)
         if stale >= args.patience:
             log(f"early stop: no better validation loss for {args.patience} epochs")
             break
@@ -368,6 +429,8 @@ def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
     with open(os.path.join(args.out, "history.json"), "w") as fh:
         json.dump(history, fh, indent=1)
     temperature = calibrate_best(best_path, val_t, args, device)["temperature"] if os.path.exists(best_path) else 1.0
+    if average is not None and os.path.exists(best_raw_path):
+        calibrate_best(best_raw_path, val_t, args, device)  # the same run without the average, for comparison
     return {"history": history, "best": best_path, "classes": full.class_names, "temperature": temperature}
 
 
@@ -388,15 +451,33 @@ def validation_faces(loaded: LoadedModel, data: str) -> FaceDataset:
     return val
 
 
+MIRROR_MIN_GAIN = 0.005  # a second classifier pass per face must buy at least half a point on the validation faces
+
+
 def calibrate_best(best_path: str, val_t: Tensors, args, device) -> dict:
-    """Fit the temperature of the checkpoint at ``best_path`` on the validation faces and store it there."""
+    """Fit the temperature of the checkpoint at ``best_path`` on the validation faces and store it
+    there, with whether the model classifies each face with its mirror by default: when that gains
+    at least MIRROR_MIN_GAIN of validation accuracy."""
     loaded = load_checkpoint(best_path, device)
     logits = evaluate(loaded.model, val_t, args, device)["logits"]
     y = val_t.y.numpy()
     temperature = fit_temperature(logits, y)
+    one_pass = float(np.mean(logits.argmax(1) == y))
+    mirrored = float(np.mean(mirrored_probabilities(loaded, val_t, device, temperature).argmax(1) == y))
     calibration = {"val_ece_before": reliability(softmax(logits), y)["ece"],
-                   "val_ece_after": reliability(softmax(logits, temperature), y)["ece"], "val_faces": len(y)}
-    set_temperature(best_path, temperature, calibration)
+                   "val_ece_after": reliability(softmax(logits, temperature), y)["ece"], "val_faces": len(y),
+                   "val_accuracy": one_pass, "val_accuracy_mirrored": mirrored}
+    mirror = mirrored - one_pass >= MIRROR_MIN_GAIN
+    set_temperature(best_path, temperature, calibration, mirror=mirror)
     log(f"temperature {temperature:.3f} fitted on {len(y)} validation faces: "
-        f"ECE {calibration['val_ece_before']:.4f} -> {calibration['val_ece_after']:.4f}")
-    return {"temperature": temperature, **calibration}
+        f"ECE {calibration['val_ece_before']:.4f} -> {calibration['val_ece_after']:.4f}; accuracy {one_pass:.4f}, "
+        f"with the mirror {mirrored:.4f}: mirror {'on' if mirror else 'off'} by default")
+    return {"temperature": temperature, "mirror": mirror, **calibration}
+
+
+@torch.inference_mode()
+def mirrored_probabilities(loaded: LoadedModel, t: Tensors, device, temperature: float, batch_size: int = 256) -> np.ndarray:
+    """Calibrated probabilities of each validation face averaged with its mirror image's."""
+    out = [class_probabilities(loaded.model, t.x[i:i + batch_size].to(device), True, temperature)[0].cpu().numpy()
+           for i in range(0, len(t.y), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, len(loaded.class_names)), np.float32)

@@ -31,6 +31,19 @@ class LoadedModel:
     path: str
     meta: dict  # training metadata (recipe, metrics) as saved; may be empty
     temperature: float = 1.0  # logits are divided by it before the softmax (fitted on validation faces)
+    mirror: bool = False  # classify each face with its mirror image too: its validation faces showed that it pays
+
+
+MIRROR_MODES = ("auto", "true", "false")
+
+
+def use_mirror(mode: str | bool, loaded: LoadedModel) -> bool:
+    """Whether ``loaded`` runs with its mirror: ``auto`` = as its checkpoint says, ``true`` / ``false`` = always / never."""
+    if isinstance(mode, bool):
+        return mode
+    if mode not in MIRROR_MODES:
+        raise FerError(f"mirror mode must be one of {', '.join(MIRROR_MODES)}; got {mode!r}")
+    return loaded.mirror if mode == "auto" else mode == "true"
 
 
 def default_weights_path() -> str:
@@ -76,12 +89,15 @@ def write_payload(path: str, payload: dict) -> None:
     os.replace(tmp, path)  # never leave a half-written checkpoint behind
 
 
-def set_temperature(path: str, temperature: float, calibration: dict | None = None) -> None:
-    """Store a fitted softmax temperature (and how it was measured) in an existing checkpoint."""
+def set_temperature(path: str, temperature: float, calibration: dict | None = None, mirror: bool | None = None) -> None:
+    """Store a fitted softmax temperature (and how it was measured) in an existing checkpoint; with
+    ``mirror``, also whether the model should see each face's mirror image by default."""
     if not (isinstance(temperature, (int, float)) and 0 < temperature < 100):
         raise FerError(f"temperature must be a positive number below 100, got {temperature!r}")
     payload = read_checkpoint(path)
     payload["temperature"] = float(temperature)
+    if mirror is not None:
+        payload["mirror"] = bool(mirror)
     payload.setdefault("meta", {})["calibration"] = {"temperature": float(temperature), **(calibration or {})}
     write_payload(path, payload)
 
@@ -120,6 +136,9 @@ def load_checkpoint(path: str | None = None, device: torch.device | str = "cpu")
         temperature = float(payload.get("temperature", 1.0))
         if not 0 < temperature < 100:
             raise ValueError(f"temperature {temperature} outside (0, 100)")
+        mirror = payload.get("mirror", False)
+        if not isinstance(mirror, bool):
+            raise ValueError(f"mirror {mirror!r} is not true or false")
     except (KeyError, TypeError, ValueError, FerError) as exc:
         raise FerError(f"checkpoint '{path}' has a malformed header ({exc}); retrain it with `fer-ros train`") from None
     if len(class_names) != cfg.num_classes:
@@ -128,7 +147,7 @@ def load_checkpoint(path: str | None = None, device: torch.device | str = "cpu")
     check_state_dict(model, payload["state_dict"], path)
     model.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()}, strict=True)
     model.eval().to(device)
-    return LoadedModel(model, pre, class_names, path, dict(payload.get("meta", {})), temperature)
+    return LoadedModel(model, pre, class_names, path, dict(payload.get("meta", {})), temperature, mirror)
 
 
 def check_state_dict(model: torch.nn.Module, state: dict, path: str) -> None:

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from fer_ros.errors import FerError
-from fer_ros.models.checkpoint import LoadedModel, load_checkpoint
+from fer_ros.models.checkpoint import LoadedModel, load_checkpoint, use_mirror
 from fer_ros.models.preprocess import to_model_input
 from fer_ros.models.runtime import RUNTIMES, checkpoint_key, onnx_forward, onnxruntime_available
 from fer_ros.types import Classification
@@ -97,13 +97,14 @@ class EmotionClassifier:
     """PyTorch AMS-CNN checkpoints (one, or an ensemble) behind the ``fer_ros.models.classifier.Classifier`` protocol."""
 
     def __init__(self, weights: list[str] | None, device: torch.device, fusion: str = "sum", half: bool = False,
-                 mirror: bool = False, runtime: str = "auto"):
+                 mirror: str | bool = "auto", runtime: str = "auto"):
         if runtime not in RUNTIMES:
             raise FerError(f"unknown classifier runtime '{runtime}'; choose one of {', '.join(RUNTIMES)}")
         if fusion not in FUSION_RULES:
             raise FerError(f"unknown fusion rule '{fusion}'; choose one of {', '.join(FUSION_RULES)}")
-        self.device, self.fusion, self.mirror = device, fusion, mirror
+        self.device, self.fusion = device, fusion
         self.members: list[LoadedModel] = [load_checkpoint(w, device) for w in (weights or [None])]
+        self.mirror = [use_mirror(mirror, m) for m in self.members]  # per member (auto: as its checkpoint says)
         self.class_names = self.members[0].class_names
         for m in self.members[1:]:
             if m.class_names != self.class_names:
@@ -166,12 +167,12 @@ class EmotionClassifier:
         if not faces:
             return []
         probs, attention, weights = [], None, None
-        for m, forward in zip(self.members, self._forward):
+        for m, forward, mirror in zip(self.members, self._forward, self.mirror):
             x = torch.from_numpy(to_model_input(np.stack(faces), m.preprocessing)).to(self.device)
             x = x.half() if self.half else x
             if self.device.type == "cpu":
                 x = x.contiguous(memory_format=torch.channels_last)
-            p, att, w = class_probabilities(forward, x, self.mirror, m.temperature)
+            p, att, w = class_probabilities(forward, x, mirror, m.temperature)
             probs.append(p.cpu().numpy())
             if attention is None:
                 attention, weights = att[:, 0].float().cpu().numpy(), w.float().cpu().numpy()

@@ -118,6 +118,8 @@ class ParamSpec:
             return [float(v) for v in value]
         if self.kind == "float" and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
+        if self.kind == "str" and isinstance(value, bool):  # `classifier.mirror: true` in a YAML file
+            return "true" if value else "false"
         return value
 
     def from_ros(self, value: Any) -> Any:
