@@ -71,7 +71,8 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     p.add_argument("--teacher", action="append", default=None, metavar="WEIGHTS",
                    help="distil from this checkpoint (repeat for an ensemble, fused by the sum rule, each with its mirror)")
     p.add_argument("--distill", type=float, default=0.5, metavar="W", help="weight 0..1 of the teachers' distribution in the target")
-    p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA", help="mixup with Beta(ALPHA, ALPHA) (0 = off)")
+    p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                   help="mixup with Beta(ALPHA, ALPHA) (0 = off, the default: 0.6 points lower on FER2013 in an A/B)")
     p.add_argument("--init", default=None, metavar="WEIGHTS",
                    help="start from this checkpoint's weights (a warm restart: fresh optimiser and schedule); it must "
                         "have the same model, classes and validation split as this run")
