@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Is test-time averaging over small shifts worth its forward passes? (the model card's table)
+"""Is test-time averaging over small shifts worth its forward passes?
 
 Averages a checkpoint's calibrated probabilities over the face shifted by up to 2 px (edge
 padding), with and without its mirror, on FER2013 PublicTest, and prints accuracy and ECE per
-view set. An experiment, not a pipeline option: see README "Inference-time options".
+view set. An experiment, not a pipeline option: see docs/experiments.md, "Inference-time options".
 
     .venv/bin/python scripts/shift_tta.py --weights fer2013
     .venv/bin/python scripts/shift_tta.py --weights ferplus --labels ferplus

@@ -224,7 +224,7 @@ def test_kfold_cross_validation_pools_every_face_once(tmp_path, capsys):
 @needs(FER_NPZ, "FER2013 npz")
 @pytest.mark.parametrize("name, faces, floor", [("fer2013", 3589, MODEL_CARD_FLOOR), ("ferplus", 3553, FERPLUS_CARD_FLOOR)])
 def test_bundled_model_keeps_its_model_card_on_publictest(name, faces, floor):
-    """Each shipped model scores what docs/model/<name>/evaluation.json (the README model card) says,
+    """Each shipped model scores what docs/model/<name>/evaluation.json (docs/model_cards.md) says,
     measured as the pipeline runs it by default (mirroring as configured): accuracy, macro-F1 and
     a calibration error within the 0.05 target, with its stored temperature."""
     import torch

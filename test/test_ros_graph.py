@@ -54,7 +54,7 @@ def check(result):
 
 def graph_groups():
     """(Fast DDS profile of our processes, compressed, the cameras) per node; a raw best-effort camera
-    needs the shipped profile (in its own process too): without it the frames are lost (README)."""
+    needs the shipped profile (in its own process too): without it the frames are lost (docs/ros.md)."""
     if MISSING:
         return [pytest.param(None, None, [], id="ros-missing")]
     Case = bench.Case
