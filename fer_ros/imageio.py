@@ -1,7 +1,9 @@
-"""Frames in and out at the door: image files, video files and cameras; RGB inside, BGR outside.
+"""Frames in at the door: image files, video files and cameras; RGB inside, BGR outside.
 
-OpenCV reads and writes BGR; everything the sources yield and the writers take is RGB, converted
-here once. Every failure is a FerError that says what was wrong with which path and what to do.
+OpenCV reads BGR; everything the sources yield is RGB, converted here once (the codec lives in
+fer_ros.codec, the writers in fer_ros.framewriter; both are importable from here too). Every
+failure is a FerError that says what was wrong with which path and what to do, with what the
+decoder said folded into that one line instead of printed before it.
 """
 from __future__ import annotations
 
@@ -15,11 +17,15 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from fer_ros.codec import IMAGE_EXTENSIONS, bgr_to_rgb, decode_rgb, encode_rgb
 from fer_ros.errors import FerError
-from fer_ros.types import RGBImage, as_rgb_image
+from fer_ros.framewriter import VIDEO_FOURCC, FrameWriter, write_image
+from fer_ros.nativelog import NativeOutput, captured_native_stderr
+from fer_ros.types import RGBImage
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
-VIDEO_FOURCC = {".mp4": "mp4v", ".avi": "MJPG"}
+__all__ = ["IMAGE_EXTENSIONS", "VIDEO_FOURCC", "Frame", "FrameSource", "FrameWriter", "ImageSource", "VideoSource",
+           "CameraSource", "decode_rgb", "encode_rgb", "open_source", "read_image", "write_image"]
+MAX_CAMERA_INDEX = 255  # V4L2 numbers devices /dev/video0../dev/video255
 
 
 @dataclass
@@ -105,7 +111,7 @@ class VideoSource(FrameSource):
                 return
             stamp = self._stamp(self._index)
             self._last_stamp = stamp
-            yield Frame(index=self._index, stamp=stamp, image=_to_rgb(bgr))
+            yield Frame(index=self._index, stamp=stamp, image=bgr_to_rgb(bgr))
             self._index += 1
 
     def close(self) -> None:
@@ -128,35 +134,48 @@ class CameraSource(VideoSource):
 def open_source(spec: str) -> FrameSource:
     """Open an image file, a video file, or a camera given by its index ("0", "1", ...)."""
     spec = str(spec).strip()
+    if not spec:
+        raise FerError("no input given (an empty path); give an image or video file, or a camera index such as 0")
     if spec.isdigit():
         return _open_camera(int(spec))
     path = Path(spec).expanduser()
     _check_readable(path)
     if path.suffix.lower() in IMAGE_EXTENSIONS or _looks_like_image(path):
         return ImageSource(str(path), read_image(path))
-    capture = cv2.VideoCapture(str(path))
-    if capture.isOpened():
-        ok, first = capture.read()
-        if ok and first is not None:
-            return VideoSource(str(path), capture, first)
-        capture.release()
-        raise FerError(f"video '{path}' has no frames that can be decoded; the file may be empty or truncated, "
-                       "re-encode or re-record it")
-    raise FerError(f"cannot decode '{path}': not an image or video OpenCV can read (wrong format, or an "
+    with captured_native_stderr() as said:  # ffmpeg's "moov atom not found" becomes part of our one line
+        capture = cv2.VideoCapture(str(path))
+        opened = capture.isOpened()
+        ok, first = capture.read() if opened else (False, None)
+    if ok and first is not None:
+        return VideoSource(str(path), capture, first)
+    capture.release()
+    if opened:
+        raise FerError(f"video '{path}' has no frames that can be decoded{_because(said)}; the file may be empty "
+                       "or truncated, re-encode or re-record it")
+    raise FerError(f"cannot decode '{path}'{_because(said)}: not an image or video OpenCV can read (wrong format, or an "
                    f"empty or truncated file?); use an image ({', '.join(IMAGE_EXTENSIONS)}) or a video such as .mp4 or .avi")
+
+
+def _because(said: NativeOutput) -> str:
+    return f" (decoder: {said.first_line})" if said.first_line else ""
 
 
 def _looks_like_image(path: Path) -> bool:
     """True when OpenCV recognises an image signature (e.g. .tif, .webp); reads only the header."""
     try:
-        return bool(cv2.haveImageReader(str(path)))
+        with captured_native_stderr():
+            return bool(cv2.haveImageReader(str(path)))
     except cv2.error:
         return False
 
 
 def _open_camera(index: int) -> CameraSource:
-    capture = cv2.VideoCapture(index)
-    ok, frame = (capture.read() if capture.isOpened() else (False, None))
+    if index > MAX_CAMERA_INDEX:
+        raise FerError(f"'{index}' is not a camera index (cameras are 0..{MAX_CAMERA_INDEX}); "
+                       "give a camera index such as 0, or an image or video path")
+    with captured_native_stderr():  # V4L2 / ffmpeg warnings for a missing device: our line says it
+        capture = cv2.VideoCapture(index)
+        ok, frame = (capture.read() if capture.isOpened() else (False, None))
     if not ok or frame is None:
         capture.release()
         raise FerError(f"cannot open camera {index}: no such device or it gave no frame; check that it is "
@@ -173,161 +192,32 @@ def _check_readable(path: Path) -> None:
         raise FerError(f"cannot decode '{path}': the file is empty, not an image or video OpenCV can read")
 
 
-# --- the one image codec: encoded bytes (jpeg, png, ...) <-> RGBImage ----------------------------
-
-def encode_rgb(rgb: RGBImage, fmt: str = "jpeg", quality: int = 90) -> bytes:
-    """Encode an RGB image as ``fmt`` (jpeg, png, bmp; ``quality`` 0-100 for jpeg)."""
-    suffix = "." + {"jpg": "jpeg"}.get(fmt.lower().lstrip("."), fmt.lower().lstrip("."))
-    if suffix not in IMAGE_EXTENSIONS:
-        raise FerError(f"cannot encode an image as '{fmt}'; use one of {', '.join(e.lstrip('.') for e in IMAGE_EXTENSIONS)}")
-    rgb = as_rgb_image(rgb)
-    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if suffix == ".jpeg" else []
-    try:
-        ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(rgb[..., ::-1]), params)
-    except cv2.error:
-        ok = False
-    if not ok:
-        raise FerError(f"OpenCV could not encode a {rgb.shape[1]}x{rgb.shape[0]} image as {fmt}; try png")
-    return encoded.tobytes()
-
-
-def decode_rgb(data: bytes | bytearray | memoryview | np.ndarray) -> RGBImage | None:
-    """Decode encoded image bytes (any format OpenCV reads; grey, colour or with alpha) to RGB; None if they are not one."""
-    buffer = np.ascontiguousarray(data, np.uint8).reshape(-1) if isinstance(data, np.ndarray) else np.frombuffer(data, np.uint8)
-    if buffer.size == 0:
-        return None
-    try:
-        bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
-    except cv2.error:  # some malformed headers raise instead of returning None
-        return None
-    return None if bgr is None or bgr.size == 0 else _to_rgb(bgr)
-
-
-def _decode_image(path: Path) -> RGBImage | None:
-    """Decode an image file (via bytes, so non-ASCII paths work everywhere); None if not an image."""
+def read_image(path: str | os.PathLike) -> RGBImage:
+    """Read a still image file as an RGB uint8 array; a damaged file or an animation is a FerError."""
+    path = Path(path).expanduser()
+    _check_readable(path)
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as exc:
         raise FerError(f"cannot read '{path}': {exc.strerror}; check the path and its permissions") from None
-    return decode_rgb(data)
-
-
-def _to_rgb(bgr: np.ndarray) -> RGBImage:
-    if bgr.ndim == 2:
-        return cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
-    if bgr.shape[2] == 4:
-        return cv2.cvtColor(bgr, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def read_image(path: str | os.PathLike) -> RGBImage:
-    """Read an image file as an RGB uint8 array."""
-    path = Path(path).expanduser()
-    _check_readable(path)
-    image = _decode_image(path)
+    with captured_native_stderr() as said:  # libjpeg / libpng name the damage; we say it in one line
+        image = decode_rgb(data)
+        frames = _frame_count(path) if image is not None else 1
     if image is None:
-        raise FerError(f"cannot decode '{path}': not an image OpenCV can read (is it truncated or another format?); "
-                       f"use {', '.join(IMAGE_EXTENSIONS)}")
+        raise FerError(f"cannot decode '{path}'{_because(said)}: not an image OpenCV can read (is it truncated or "
+                       f"another format?); use {', '.join(IMAGE_EXTENSIONS)}")
+    if said.damaged:
+        raise FerError(f"image '{path}' is damaged (decoder: {said.first_line}); part of it would be made up, "
+                       "so it is refused; copy or export it again")
+    if frames > 1:
+        raise FerError(f"'{path}' is an animation of {frames} frames; only still images and videos are read: convert "
+                       f"it to a video (e.g. ffmpeg -i {path.name} {path.stem}.mp4) or save the one frame you want")
     return image
 
 
-def write_image(path: str | os.PathLike, image: RGBImage) -> None:
-    """Write an RGB image; the format follows the extension. Parent folders are created."""
-    path = Path(path).expanduser()
-    suffix = path.suffix.lower()
-    if suffix not in IMAGE_EXTENSIONS:
-        raise FerError(f"cannot write an image to '{path}': unknown extension '{suffix}'; "
-                       f"use one of {', '.join(IMAGE_EXTENSIONS)}")
-    encoded = encode_rgb(image, suffix, quality=95)
-    _make_parent(path)
+def _frame_count(path: Path) -> int:
+    """Pages or frames in an image file (animated GIF/PNG/WebP, multi-page TIFF); 1 when OpenCV cannot tell."""
     try:
-        path.write_bytes(encoded)
-    except OSError as exc:
-        raise FerError(f"cannot write '{path}': {exc.strerror}; check the folder exists and is writable") from None
-
-
-def _make_parent(path: Path) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise FerError(f"cannot create folder '{path.parent}': {exc.strerror}") from None
-
-
-class FrameWriter:
-    """Write RGB frames to a video (.mp4 mp4v, .avi MJPG) or to image files.
-
-    To an image path, one frame goes to the path itself; from the second frame on, the frames go to
-    numbered files ``name_000000.png``, ``name_000001.png``... (numbered by frame, from 0) and the
-    first one is moved there too. ``paths`` lists what was written.
-    """
-
-    def __init__(self, path: str | os.PathLike, fps: float = 30.0) -> None:
-        self.path = Path(path).expanduser()
-        suffix = self.path.suffix.lower()
-        if suffix not in IMAGE_EXTENSIONS and suffix not in VIDEO_FOURCC:
-            allowed = ", ".join(IMAGE_EXTENSIONS + tuple(VIDEO_FOURCC))
-            raise FerError(f"cannot write to '{self.path}': unknown extension '{suffix}'; use one of {allowed}")
-        if not (np.isfinite(fps) and fps > 0):
-            raise FerError(f"output fps must be a positive number, got {fps}")
-        self.fps = float(fps)
-        self.is_video = suffix in VIDEO_FOURCC
-        self.size: tuple[int, int] | None = None  # (width, height), from the first frame
-        self.count = 0
-        self.paths: list[Path] = []
-        self._writer: cv2.VideoWriter | None = None
-
-    def write(self, image: RGBImage) -> None:
-        """Append one RGB frame; every frame must have the first frame's size."""
-        image = as_rgb_image(image)
-        size = (image.shape[1], image.shape[0])
-        if self.size is None:
-            self.size = size
-            if self.is_video:
-                self._open_video()
-        elif size != self.size:
-            raise FerError(f"frame {self.count} is {size[0]}x{size[1]} but '{self.path}' was started at "
-                           f"{self.size[0]}x{self.size[1]}; resize frames before writing")
-        if self.is_video:
-            if self._writer is None:
-                raise FerError(f"'{self.path}' is closed; open a new FrameWriter")
-            self._writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        else:
-            self._write_image_frame(image)
-        self.count += 1
-
-    def _open_video(self) -> None:
-        _make_parent(self.path)
-        fourcc = cv2.VideoWriter_fourcc(*VIDEO_FOURCC[self.path.suffix.lower()])
-        writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, self.size)
-        if not writer.isOpened():
-            raise FerError(f"OpenCV cannot open a video writer for '{self.path}' ({self.size[0]}x{self.size[1]}, "
-                           f"{self.fps} fps); check the folder is writable or try .avi")
-        self._writer = writer
-
-    def _numbered(self, index: int) -> Path:
-        return self.path.with_name(f"{self.path.stem}_{index:06d}{self.path.suffix}")
-
-    def _write_image_frame(self, image: RGBImage) -> None:
-        if self.count == 0:
-            write_image(self.path, image)
-            self.paths = [self.path]
-            return
-        if self.count == 1:  # a sequence after all: the first frame becomes number 0
-            first = self._numbered(0)
-            os.replace(self.path, first)
-            self.paths = [first]
-        target = self._numbered(self.count)
-        write_image(target, image)
-        self.paths.append(target)
-
-    def close(self) -> None:
-        """Finish the video file; safe to call twice."""
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-
-    def __enter__(self) -> "FrameWriter":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        return int(cv2.imcount(str(path)))
+    except (cv2.error, AttributeError):
+        return 1

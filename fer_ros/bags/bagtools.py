@@ -15,33 +15,37 @@ from __future__ import annotations
 import csv
 import math
 import os
-import shutil
 import sqlite3
-import time
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
-from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.rosbag2 import Reader
 
+# Writing lives in bags.output (new bags, staged) and bags.samplebag (make-bag); re-exported here.
+from fer_ros.bags.output import (  # noqa: F401
+    BAG_FILE_SUFFIXES,
+    BAG_VERSION,
+    STORAGES,
+    StagedBag,
+    check_output_bag,
+    create_writer,
+    prepare_output,
+)
+from fer_ros.bags.samplebag import COMPRESSED_IMAGE, IMAGE, STRING, SampleBagSpec, source_frames, write_frames_bag  # noqa: F401
+from fer_ros.emotions import canonical_emotion
 from fer_ros.errors import FerError
-from fer_ros.music.mapping import canonical_emotion
-from fer_ros.ros.convert import MessageTypes, make_header, rgb_to_compressed_msg, rgb_to_image_msg, seconds_to_ns
-from fer_ros.types import RGBImage
+from fer_ros.ros.convert import seconds_to_ns, stamp_to_seconds
 
-IMAGE = "sensor_msgs/msg/Image"
-COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
-STRING = "std_msgs/msg/String"
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
-STORAGES = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
-# rosbag2 metadata version 8 (Iron). Humble and later read it: their parser takes each field by
-# version and ignores the ones it does not know; Jazzy reads it natively.
-BAG_VERSION = 8
 NO_LABEL = ("", "none", "-", "n/a", "unknown")
-# Files a rosbag2 folder may hold; --force deletes only folders made of these.
-BAG_FILE_SUFFIXES = (".yaml", ".db3", ".mcap", ".db3-shm", ".db3-wal", ".db3-journal", ".zstd")
 STAMP_TOLERANCE = 1e-4  # seconds: a CSV stamp written with a few decimals still matches its frame
+
+
+def stamp_ns(seconds: float) -> int:
+    """Seconds -> integer nanoseconds without float rounding at epoch-sized stamps (as headers round)."""
+    return seconds_to_ns(seconds)
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -55,14 +59,22 @@ def open_reader(path: str | os.PathLike) -> Reader:
         reader = Reader(bag)
         reader.open()
     except Exception as exc:  # rosbags, sqlite3 and struct raise many types for a damaged file
-        raise FerError(f"cannot read bag '{bag}': {_reason(exc)}. The file is truncated, corrupt or not a ROS 2 bag; "
-                       "if a recording was interrupted, run `ros2 bag reindex` on it or pass the .db3/.mcap file "
-                       "itself instead of the folder") from None
+        if bag.is_dir():
+            storage = sorted(p.name for p in bag.iterdir() if p.suffix in (".db3", ".mcap"))
+            fix = (f"; if a recording was interrupted, run `ros2 bag reindex` on it, or pass its storage file "
+                   f"'{bag / storage[0]}' instead of the folder" if storage else "; it holds no .db3 or .mcap file")
+            reason = ("its metadata.yaml is damaged (not valid YAML)" if "yaml" in str(exc).lower()
+                      and (bag / "metadata.yaml").exists() else _reason(exc))
+            raise FerError(f"cannot read bag folder '{bag}': {reason}{fix}") from None
+        raise FerError(f"cannot read bag file '{bag}': {_reason(exc)}; it is truncated, corrupt or not a ROS 2 bag "
+                       "storage file: copy it again or re-record it") from None
     return reader
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().rstrip(".") or type(exc).__name__
+    """The exception as one short line (a YAML parser's message spans several)."""
+    text = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+    text = text if len(text) <= 200 else text[:200] + "..."
     return f"{type(exc).__name__}: {text}" if isinstance(exc, (sqlite3.Error, EOFError, ValueError)) else text
 
 
@@ -119,144 +131,25 @@ def topic_connections(reader: Reader, topic: str, msgtypes: tuple[str, ...], bag
     return good
 
 
+def stamp_span(reader: Reader, topic: str, store: Any, bag: str) -> tuple[float, float] | None:
+    """(first, last) frame time in seconds on the clock replay uses: header stamps, or bag time where
+    the first header stamp is zero. From the first message and the bag's duration; None if unreadable."""
+    conns = [c for c in reader.connections if c.topic == topic and c.msgtype in IMAGE_TYPES]
+    try:
+        for conn, ns, raw in iter_messages(reader, conns, bag):
+            header = stamp_to_seconds(store.deserialize_cdr(raw, conn.msgtype).header.stamp)
+            first = header if header > 0 else ns * 1e-9
+            return first, first + max(reader.end_time - ns, 0) * 1e-9
+    except Exception:  # a damaged first message: the replay itself will count and name it
+        return None
+    return None
+
+
 def storage_of(path: str | os.PathLike) -> str:
     """'mcap' or 'sqlite3': the storage of an existing bag folder or file."""
     bag = Path(path)
     files = [bag] if bag.is_file() else list(bag.iterdir()) if bag.is_dir() else []
     return "mcap" if any(f.suffix == ".mcap" for f in files) else "sqlite3"
-
-
-# --- writing -----------------------------------------------------------------------------------
-
-def prepare_output(path: str | os.PathLike, force: bool = False, inputs: Iterable[str | os.PathLike] = ()) -> Path:
-    """Check that a new bag can be written at ``path``; with ``force`` delete an old bag there."""
-    out = Path(path).expanduser()
-    for source in inputs:
-        src = Path(source).expanduser().resolve()
-        if src == out.resolve() or out.resolve() in src.parents:
-            raise FerError(f"output bag '{out}' is (or holds) the input bag '{source}'; write to another path")
-    if not out.exists() and not out.is_symlink():
-        return out
-    if not force:
-        raise FerError(f"output bag '{out}' already exists (bags are never overwritten); "
-                       "choose another path or pass --force to delete it first")
-    if out.is_dir() and not out.is_symlink():
-        strangers = [p.name for p in out.iterdir() if p.is_dir() or not p.name.endswith(BAG_FILE_SUFFIXES)]
-        if strangers:
-            held = ", ".join(sorted(strangers)[:5])
-            raise FerError(f"--force refuses to delete '{out}': it is not a bag folder (it holds {held}); "
-                           "choose another output path")
-        shutil.rmtree(out)
-    else:
-        out.unlink()
-    return out
-
-
-def create_writer(path: str | os.PathLike, storage: str = "sqlite3", force: bool = False,
-                  inputs: Iterable[str | os.PathLike] = ()) -> Writer:
-    """An open rosbags Writer for a new bag folder (sqlite3 or mcap storage)."""
-    if storage not in STORAGES:
-        raise FerError(f"unknown bag storage '{storage}'; use one of {', '.join(STORAGES)}")
-    out = prepare_output(path, force, inputs)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        writer = Writer(out, version=BAG_VERSION, storage_plugin=STORAGES[storage])
-        writer.open()
-    except OSError as exc:
-        raise FerError(f"cannot create bag '{out}': {exc.strerror or exc}; check the folder is writable") from None
-    return writer
-
-
-def stamp_ns(seconds: float) -> int:
-    """Seconds -> integer nanoseconds without float rounding at epoch-sized stamps (as headers round)."""
-    return seconds_to_ns(seconds)
-
-
-@dataclass
-class SampleBagSpec:
-    """What `fer-ros make-bag` writes: one image topic and optionally a label topic."""
-
-    topic: str = "/camera/image_raw"
-    compressed: bool = False  # sensor_msgs/CompressedImage (jpeg) instead of sensor_msgs/Image
-    encoding: str = "rgb8"  # raw images: rgb8 or bgr8
-    frame_id: str = "camera"
-    storage: str = "sqlite3"
-    label_topic: str = "/emotion_label"
-
-
-def write_frames_bag(path: str | os.PathLike, frames: Iterable[tuple[float, RGBImage]], store: Any,
-                     spec: SampleBagSpec, labels: "Labels | None" = None, force: bool = False) -> dict:
-    """Write (stamp seconds, RGB image) frames as a bag, each stamped like a camera driver would.
-
-    With ``labels``, a std_msgs/String goes on ``spec.label_topic`` at every frame where the label
-    changes (an empty string where the ground truth stops). Returns message counts per topic.
-    """
-    types = MessageTypes.from_typestore(store)
-    msgtype = COMPRESSED_IMAGE if spec.compressed else IMAGE
-    counts = {spec.topic: 0}
-    writer = create_writer(path, spec.storage, force)
-    try:
-        image_conn = writer.add_connection(spec.topic, msgtype, typestore=store)
-        label_conn = writer.add_connection(spec.label_topic, STRING, typestore=store) if labels else None
-        first, previous = None, object()
-        for index, (stamp, rgb) in enumerate(frames):
-            header = make_header(stamp, spec.frame_id, types)
-            msg = (rgb_to_compressed_msg(rgb, header, types) if spec.compressed
-                   else rgb_to_image_msg(rgb, header, types, spec.encoding))
-            ns = stamp_ns(stamp)
-            first = stamp if first is None else first
-            if label_conn is not None:
-                label = labels.at(index, stamp, first)
-                if label != previous:
-                    text = store.types[STRING](data=label or "")
-                    writer.write(label_conn, ns, store.serialize_cdr(text, STRING))
-                    counts[spec.label_topic] = counts.get(spec.label_topic, 0) + 1
-                    previous = label
-            writer.write(image_conn, ns, store.serialize_cdr(msg, msgtype))
-            counts[spec.topic] += 1
-    except BaseException:
-        writer.close()  # keep what was written readable; the caller reports the error
-        raise
-    writer.close()
-    if counts[spec.topic] == 0:
-        shutil.rmtree(writer.path, ignore_errors=True)
-        raise FerError(f"no frames to write to '{path}'; the source gave no images")
-    return counts
-
-
-def source_frames(source: str, fps: float, max_frames: int = 0,
-                  start: float | None = None) -> Iterator[tuple[float, RGBImage]]:
-    """(stamp, RGB) frames from 'sample', a folder of images, an image file or a video.
-
-    Stamps start at ``start`` (default: now, like a fresh recording) and advance by 1/fps, or by
-    the container's timestamps for a video.
-    """
-    from fer_ros import sample
-    from fer_ros.imageio import IMAGE_EXTENSIONS, open_source, read_image
-
-    if not (math.isfinite(fps) and fps > 0):
-        raise FerError(f"--fps must be a positive number, got {fps}")
-    t0 = time.time() if start is None else float(start)
-    limit = max_frames if max_frames > 0 else None
-    if source == "sample":
-        for i, rgb in enumerate(sample.sample_frames(limit or 60)):
-            yield t0 + i / fps, rgb
-        return
-    path = Path(source).expanduser()
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-        if not files:
-            raise FerError(f"folder '{path}' holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
-                           "give images, a video or 'sample'")
-        for i, f in enumerate(files[:limit]):
-            yield t0 + i / fps, read_image(f)
-        return
-    with open_source(str(path)) as frames:
-        for frame in frames:
-            if limit is not None and frame.index >= limit:
-                return
-            offset = frame.stamp if frames.is_video else frame.index / fps
-            yield t0 + offset, frame.image
 
 
 # --- ground truth ------------------------------------------------------------------------------
@@ -290,6 +183,19 @@ class Labels:
             key = float(bag_ns)
         i = bisect_right(self.keys, key) - 1
         return self.labels[i] if i >= 0 else None
+
+    def check_clock(self, first: float, last: float) -> None:
+        """FerError when 'stamp' labels cannot be on the frames' clock: none falls inside the frames'
+        time span, so every frame would get one label (or none), e.g. stamps counted from 0 against
+        a recording stamped in epoch seconds."""
+        if self.kind != "stamp" or not self.keys:
+            return
+        inside = any(first - 1.0 <= k <= last + 1.0 for k in self.keys)
+        if inside or (len(set(self.keys)) == 1 and self.keys[0] <= first):
+            return
+        raise FerError(f"label stamps in '{self.source}' run {self.keys[0]:.3f} .. {self.keys[-1]:.3f} s but the bag's "
+                       f"frames are stamped {first:.3f} .. {last:.3f} s: another clock; use a 'time,label' header "
+                       "(seconds since the first frame) or 'frame,label', or stamps taken from the bag")
 
 
 def canonical_label(text: str) -> str | None:

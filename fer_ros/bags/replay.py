@@ -23,12 +23,12 @@ from fer_ros.bags.bagtools import (
     IMAGE,
     IMAGE_TYPES,
     BagReadError,
-    create_writer,
+    StagedBag,
+    check_output_bag,
     describe_topics,
     image_topics,
     iter_messages,
     open_reader,
-    prepare_output,
     storage_of,
     topic_connections,
 )
@@ -128,12 +128,13 @@ class _Skip(Exception):
 
 
 class _Output:
-    """The output bag: connections and counts (absent when only evaluating)."""
+    """The output bag: connections and counts (absent when only evaluating); written aside, moved in when closed."""
 
     def __init__(self, options: ReplayOptions, bag: str, store: Any) -> None:
         storage = options.storage or storage_of(bag)
         self.store = store
-        self.writer = create_writer(options.out, storage, options.force, inputs=[bag])
+        self.staged = StagedBag(options.out, storage, options.force, inputs=[bag])
+        self.writer = self.staged.writer
         self.emotions = self.writer.add_connection(options.emotions_topic, EMOTION_ARRAY, typestore=store)
         self.annotated = (self.writer.add_connection(options.annotated_topic, IMAGE, typestore=store)
                           if options.annotated else None)
@@ -146,7 +147,7 @@ class _Output:
         self.written[topic] += 1
 
     def close(self) -> None:
-        self.writer.close()
+        self.staged.commit()  # even after an error: the frames processed so far stay playable
 
 
 def pick_image_topic(reader: Any, requested: str | None, bag: str) -> str:
@@ -170,8 +171,8 @@ def check_bag(bag: str, options: ReplayOptions) -> str:
         topic_connections(reader, topic, IMAGE_TYPES, bag, "image")
     finally:
         reader.close()
-    if options.out and not options.force:
-        prepare_output(options.out, force=False, inputs=[bag])
+    if options.out:
+        check_output_bag(options.out, options.force, inputs=[bag])
     return topic
 
 

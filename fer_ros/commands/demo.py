@@ -22,12 +22,14 @@ def register(sub) -> None:
 def run(args) -> int:
     if args.frames < 1:
         raise FerError(f"--frames must be at least 1, got {args.frames}")
-    pipeline = build_pipeline(pipeline_config(args))
+    config = pipeline_config(args)
+    writer = FrameWriter(args.out, sample.FPS, option="--out")  # a bad path fails before the models load
+    pipeline = build_pipeline(config)
     print(f"weights: {pipeline.weights_info}")
     if not pipeline.is_trained:
         print("WARNING: these emotion weights are UNTRAINED: the labels below are meaningless.")
     print(f"device: {pipeline.device}; sample: scikit-image astronaut (public domain), {args.frames} frames at {sample.FPS:g} fps")
-    with FrameWriter(args.out, sample.FPS) as writer:
+    with writer:
         for i, image in enumerate(sample.sample_frames(args.frames)):
             result = pipeline.process(image, i / sample.FPS)
             writer.write(pipeline.annotate(image, result))

@@ -24,12 +24,13 @@ def run(args) -> int:
     if args.max_frames < 0:
         raise FerError(f"--max-frames must be 0 (all) or positive, got {args.max_frames}")
     config = pipeline_config(args)
-    with open_source(args.path) as source:  # bad input fails before the models load
-        pipeline = build_pipeline(config)
-        if not pipeline.is_trained:
-            print("fer-ros detect: warning: the emotion weights are untrained; labels are meaningless", file=sys.stderr)
-        writer = FrameWriter(args.annotate, source.fps or 25.0) if args.annotate else None
+    with open_source(args.path) as source:  # bad input and a bad --annotate path fail before the models load
+        writer = (FrameWriter(args.annotate, source.fps or 25.0, option="--annotate", inputs=[args.path])
+                  if args.annotate else None)
         try:
+            pipeline = build_pipeline(config)
+            if not pipeline.is_trained:
+                print("fer-ros detect: warning: the emotion weights are untrained; labels are meaningless", file=sys.stderr)
             for frame in source:
                 result = pipeline.process(frame.image, frame.stamp)
                 print(json.dumps(result.to_json()), flush=True)

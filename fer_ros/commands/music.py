@@ -64,6 +64,17 @@ def _open_lines(path: str) -> Iterator[TextIO]:
         yield f
 
 
+def _numbered_lines(lines: TextIO, source: str) -> Iterator[tuple[int, str]]:
+    """(line number, text); a file that is not UTF-8 text (a photo, a video) is a FerError, not a traceback."""
+    number = 0
+    try:
+        for number, line in enumerate(lines, 1):
+            yield number, line
+    except UnicodeDecodeError:
+        raise FerError(f"{source} is not text (line {number + 1} is not UTF-8); give the JSON lines that "
+                       "`fer-ros detect` prints, e.g. fer-ros detect video.mp4 > frames.jsonl") from None
+
+
 def parse_line(line: str, number: int, source: str) -> dict | None:
     """One frame object, or None for a blank line or an object that is not a frame."""
     line = line.strip()
@@ -88,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     frames = decisions = skipped = 0
     pace: tuple[float, float] | None = None  # (first stamp, wall time then) for --realtime
     with make_backend(backend_name, config, emit=log.info) as backend, _open_lines(args.input) as lines:
-        for number, line in enumerate(lines, 1):
+        for number, line in _numbered_lines(lines, source):
             frame = parse_line(line, number, source)
             if frame is None:
                 skipped += 1

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import sys
 
-from fer_ros.bags.bagtools import open_reader, read_label_csv, read_label_topic
+from fer_ros.bags.bagtools import open_reader, read_label_csv, read_label_topic, stamp_span
 from fer_ros.bags.replay import ANNOTATED_TOPIC, EMOTIONS_TOPIC, ReplayOptions, check_bag, replay_bag
 from fer_ros.bags.replay_report import build_report, format_summary, save_report
 from fer_ros.commands._common import add_pipeline_options, build_pipeline, pipeline_config
 from fer_ros.errors import FerError
+from fer_ros.outputs import check_output_dir
 from fer_ros.ros.typestore import get_typestore
 
 
@@ -47,19 +48,24 @@ def register(sub) -> None:
 def run(args) -> int:
     if args.max_frames < 0:
         raise FerError(f"--max-frames must be 0 (all) or positive, got {args.max_frames}")
-    config = pipeline_config(args)  # bad settings, labels and bags fail before the model loads
+    config = pipeline_config(args)  # bad settings, labels, bags and output paths fail before the model loads
+    if args.report:
+        check_output_dir(args.report, "--report", REPORT_FILES)
     store = get_typestore()
     labels = read_label_csv(args.labels) if args.labels else None
-    if args.label_topic:
-        reader = open_reader(args.bag)
-        try:
-            labels = read_label_topic(reader, args.label_topic, store, args.bag)
-        finally:
-            reader.close()
     options = ReplayOptions(image_topic=args.image_topic, out=args.out, annotated=args.annotated, storage=args.storage,
                             emotions_topic=args.emotions_topic, annotated_topic=args.annotated_topic, force=args.force,
                             max_frames=args.max_frames, progress=not args.no_progress)
     options.image_topic = check_bag(args.bag, options)
+    reader = open_reader(args.bag)
+    try:
+        if args.label_topic:
+            labels = read_label_topic(reader, args.label_topic, store, args.bag)
+        span = stamp_span(reader, options.image_topic, store, args.bag) if labels is not None else None
+    finally:
+        reader.close()
+    if span is not None:
+        labels.check_clock(*span)
     pipeline = build_pipeline(config)
     if not pipeline.is_trained:
         print("fer-ros replay: warning: the emotion weights are untrained; labels are meaningless", file=sys.stderr)
@@ -67,9 +73,17 @@ def run(args) -> int:
     result = replay_bag(args.bag, pipeline, options, store)
     report = build_report(result, labels)
     if args.report:
-        report["files"] = save_report(report, result, labels, args.report)
+        try:
+            report["files"] = save_report(report, result, labels, args.report)
+        except OSError as exc:  # checked up front, so only a change during the run gets here
+            print(format_summary(report))
+            raise FerError(f"cannot write the report to '{args.report}': {exc.strerror or exc}; the summary above "
+                           "is the replay's result") from None
     print(json.dumps(report) if args.json else format_summary(report))
     if not result.frames:
         raise FerError(f"no frame of {result.image_topic} could be used ({result.bad.total} skipped: "
                        f"{result.bad.examples}); check the topic's encoding")
     return 0
+
+
+REPORT_FILES = ("report.json", "timeline.png", "confusion.png")

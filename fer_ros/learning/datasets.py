@@ -92,13 +92,22 @@ def check_labels(labels: np.ndarray, num_classes: int, source: str) -> None:
                        "fix the label data or bring the faces as an ImageFolder tree (one folder per class)")
 
 
-def load_dataset(path: str, split: str | None = None, label_set: str = "fer2013") -> FaceDataset:
-    """Dispatch on what ``path`` is: ``.npz`` (FER2013 + FER+ votes), ``.csv`` (FER2013), or a folder."""
+def load_dataset(path: str, split: str | None = None, label_set: str = "fer2013",
+                 split_optional: bool = False) -> FaceDataset:
+    """Dispatch on what ``path`` is: ``.npz`` (FER2013 + FER+ votes), ``.csv`` (FER2013), or a folder.
+
+    For a folder, ``split`` names a sub-folder; when it has none, that is a FerError, or with
+    ``split_optional`` (training's default split name) the folder itself is the data.
+    """
     if label_set not in LABEL_SETS:
         raise FerError(f"unknown label set '{label_set}'; choose one of {', '.join(LABEL_SETS)}")
     if not os.path.exists(path):
         raise FerError(f"dataset '{path}' not found; pass a FER2013 .npz/.csv file or an ImageFolder directory")
     if os.path.isdir(path):
+        if split and not os.path.isdir(os.path.join(path, split)) and not split_optional:
+            subs = sorted(e.name for e in os.scandir(path) if e.is_dir())
+            raise FerError(f"folder '{path}' has no sub-folder '{split}' to use as the split (its folders: "
+                           f"{', '.join(subs[:10]) or 'none'}); name one of them, or drop --split to use the whole folder")
         root = os.path.join(path, split) if split and os.path.isdir(os.path.join(path, split)) else path
         return load_image_folder(root)
     if path.endswith(".npz"):

@@ -335,7 +335,7 @@ def main(args: argparse.Namespace, dataset: FaceDataset | None = None) -> dict:
     device = resolve_device(args.device)
     gen = torch.Generator().manual_seed(args.seed)
 
-    full = dataset if dataset is not None else load_dataset(args.data, args.train_split or None, args.labels)
+    full = dataset if dataset is not None else load_dataset(args.data, args.train_split or None, args.labels, split_optional=True)
     if args.max_samples:
         full = full.subset(np.arange(min(args.max_samples, len(full))))
     train_ds, val_ds = split_train_val(full, args.val_fraction, args.seed)
@@ -442,7 +442,8 @@ def validation_faces(loaded: LoadedModel, data: str) -> FaceDataset:
     if not recorded:
         raise FerError(f"'{loaded.path}' does not record its training run (meta.args); "
                        "only checkpoints written by `fer-ros train` know their validation faces")
-    full = load_dataset(data, recorded.get("train_split") or None, recorded.get("labels", "fer2013"))
+    full = load_dataset(data, recorded.get("train_split") or None, recorded.get("labels", "fer2013"),
+                        split_optional=True)
     if recorded.get("max_samples"):
         full = full.subset(np.arange(min(recorded["max_samples"], len(full))))
     _, val = split_train_val(full, recorded.get("val_fraction", 0.1), recorded.get("seed", 0))

@@ -104,6 +104,8 @@ def set_temperature(path: str, temperature: float, calibration: dict | None = No
 
 def read_checkpoint(path: str) -> dict:
     """The raw checkpoint dict, loaded without executing any pickled code."""
+    if os.path.isdir(path):
+        raise FerError(f"weights '{path}' is a folder; pass the checkpoint file in it (e.g. {os.path.join(path, 'best.pt')})")
     if not os.path.isfile(path):
         raise FerError(f"weights file '{path}' not found; pass an existing checkpoint or leave weights empty for the bundled model")
     with open(path, "rb") as f:
@@ -139,13 +141,20 @@ def load_checkpoint(path: str | None = None, device: torch.device | str = "cpu")
         mirror = payload.get("mirror", False)
         if not isinstance(mirror, bool):
             raise ValueError(f"mirror {mirror!r} is not true or false")
+        state = payload["state_dict"]
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise ValueError("state_dict is not a mapping of names to tensors")
     except (KeyError, TypeError, ValueError, FerError) as exc:
         raise FerError(f"checkpoint '{path}' has a malformed header ({exc}); retrain it with `fer-ros train`") from None
     if len(class_names) != cfg.num_classes:
         raise FerError(f"checkpoint '{path}' lists {len(class_names)} class names but its model has {cfg.num_classes} outputs")
     model = build_model(cfg)
-    check_state_dict(model, payload["state_dict"], path)
-    model.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()}, strict=True)
+    check_state_dict(model, state, path)
+    broken = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if broken:
+        raise FerError(f"weights in '{path}' contain NaN or infinite values ({len(broken)} of {len(state)} tensors, "
+                       f"e.g. {broken[0]}): training diverged or the file is damaged; use another checkpoint or retrain")
+    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
     model.eval().to(device)
     return LoadedModel(model, pre, class_names, path, dict(payload.get("meta", {})), temperature, mirror)
 

@@ -232,6 +232,6 @@ def load_config(path: str | os.PathLike | None = None) -> MusicConfig:
     try:
         return config_from_dict(data)
     except TypeError as exc:  # a wrong-typed value the dataclass could not take
-        raise FerError(f"music config {os.fspath(path)!r}: {exc}; check the file against config/music.yaml") from None
-    except FerError as exc:
-        raise FerError(f"{exc} (in {os.fspath(path)})") from None
+        raise FerError(f"music config {os.fspath(path)!r}: {' '.join(str(exc).split())}; check the file against config/music.yaml") from None
+    except FerError as exc:  # one line even when a key of the file holds a line break
+        raise FerError(f"{' '.join(str(exc).split())} (in {os.fspath(path)})") from None

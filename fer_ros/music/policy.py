@@ -8,6 +8,7 @@ scripted stream, a video's JSON lines and a live ROS topic behave the same and t
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -69,6 +70,9 @@ def _stamp(value: Any) -> float:
         if sec is not None:
             return float(sec) + float(nsec) * 1e-9
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise FerError(f"observation stamp {value!r} is not a finite time; give 'stamp' in seconds "
+                           "(as `fer-ros detect` prints it)")
         return float(value)
     raise FerError(f"observation stamp {value!r} is not a time in seconds; give 'stamp' as a number "
                    "(as `fer-ros detect` prints it)")
