@@ -16,6 +16,7 @@ from fer_ros.device import resolve_device
 from fer_ros.errors import FerError
 from fer_ros.models.classifier import Classifier
 from fer_ros.models.inference import EmotionClassifier
+from fer_ros.perception.affect import AffectEstimator
 from fer_ros.perception.alignment import FaceAligner
 from fer_ros.perception.annotate import annotate
 from fer_ros.perception.detection import FaceDetector
@@ -68,6 +69,7 @@ class FramePipeline:
         self.tracker = IouTracker(self.config.tracker)
         self.finder = FaceFinder(self.detector, self.tracker, self.config)
         self.smoother = EmotionSmoother(self.config.smoother, self.class_names)
+        self.affect = AffectEstimator(self.class_names)
         self.frame_index = 0
 
     @property
@@ -115,12 +117,13 @@ class FramePipeline:
 
     def _face_result(self, track: Track, cls, stamp: float) -> FaceResult:
         smoothed = self.smoother.update(track.track_id, cls.probabilities, stamp)
+        affect = self.affect(smoothed.probabilities)  # from the smoothed probabilities: as steady as the label
         return FaceResult(
             track_id=track.track_id, bbox=track.bbox, landmarks=track.landmarks, detection_score=track.score,
             label=smoothed.label, confidence=smoothed.confidence, probabilities=smoothed.probabilities,
             raw_label=self.class_names[int(np.argmax(cls.probabilities))], raw_probabilities=cls.probabilities,
             stable=smoothed.stable, stable_for=smoothed.stable_for, detected=track.detected,
-            attention=cls.attention, fusion_weights=cls.fusion_weights,
+            valence=affect.valence, arousal=affect.arousal, attention=cls.attention, fusion_weights=cls.fusion_weights,
         )
 
     def annotate(self, image: RGBImage, result: FrameResult) -> RGBImage:

@@ -117,6 +117,8 @@ class FaceResult:
     stable: bool
     stable_for: float  # seconds
     detected: bool  # box from a detection this frame (False: carried over by the tracker)
+    valence: float = 0.0  # -1..1, estimated from the smoothed probabilities (fer_ros.perception.affect)
+    arousal: float = 0.0  # -1..1, likewise
     attention: np.ndarray | None = None  # [h, w] in [0, 1], for annotation only
     fusion_weights: np.ndarray | None = None  # [3]
 
@@ -130,6 +132,8 @@ class FaceResult:
             "label": self.label,
             "confidence": round(float(self.confidence), 4),
             "probabilities": {n: round(float(p), 4) for n, p in zip(class_names, self.probabilities)},
+            "valence": round(float(self.valence), 4),
+            "arousal": round(float(self.arousal), 4),
             "raw_label": self.raw_label,
             "stable": bool(self.stable),
             "stable_for": round(float(self.stable_for), 3),

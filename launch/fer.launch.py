@@ -4,20 +4,17 @@
     ros2 launch fer_ros fer.launch.py compressed:=true device:=cpu publish_annotated:=false
     ros2 launch fer_ros fer.launch.py namespace:=robot1 music:=true
     ros2 launch fer_ros fer.launch.py large_frames:=true     # best-effort camera, raw frames >= ~500 KB
+    ros2 launch fer_ros fer.launch.py ros4hri:=true          # also the ROS4HRI /humans/faces/ topics
 
 config_file holds every parameter (default: the installed config/fer.yaml). The other
 arguments override it only when given, so an edited copy of fer.yaml keeps its values.
-The file is read here (and checked, so a mistake stops the launch with a message naming the
-setting) and handed to the node under the `/**` key, which matches the node in any namespace;
-that temporary file is removed when the launch ends. When fer_node or the music controller
-exits with an error (an invalid setting, device:=cuda without a GPU), the launch shuts down
-and `ros2 launch` exits non-zero.
+The file is read here and checked, so a mistake stops the launch with a message naming the
+setting; the standard ROS parameters rclpy gives every node (qos_overrides.*, use_sim_time)
+pass through unchecked. The values reach the node as `-p name:=value` arguments, which apply
+in any namespace and leave no file behind. When fer_node or the music controller exits with
+an error (an invalid setting, device:=cuda without a GPU), the launch shuts down and
+`ros2 launch` exits non-zero.
 """
-import atexit
-import os
-import tempfile
-
-import yaml
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler
 from launch.conditions import IfCondition
 from launch.event_handlers import OnProcessExit
@@ -27,7 +24,7 @@ from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 from fer_ros.errors import FerError
-from fer_ros.ros.params import load_params_file, nest, param_specs, settings_from_params
+from fer_ros.ros.params import load_params_file, param_arguments, param_specs, settings_from_params
 from launch import LaunchDescription
 
 # launch argument -> the parameter it overrides when not empty
@@ -38,6 +35,7 @@ OVERRIDES = {
     "weights": "classifier.weights",
     "device": "detector.device",
     "camera_qos": "camera_qos",
+    "ros4hri": "ros4hri",
 }
 TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
@@ -59,19 +57,9 @@ def _fer_node(context):
             values[name] = _argument_value(argument, text, specs[name].kind)
     values = {name: specs[name].to_ros(value) if name in specs else value for name, value in values.items()}
     settings_from_params(values)  # fail here, with the setting's name, rather than in the node
-    with tempfile.NamedTemporaryFile("w", prefix="fer_node_params_", suffix=".yaml", delete=False) as f:
-        yaml.safe_dump({"/**": {"ros__parameters": nest(values)}}, f, default_flow_style=False)
-    atexit.register(_remove, f.name)  # the node has read it long before the launch ends
     node = Node(package="fer_ros", executable="fer_node", name="fer_node", namespace=LaunchConfiguration("namespace"),
-                parameters=[f.name], output="screen", additional_env=_dds_env(context))
+                ros_arguments=param_arguments(values), output="screen", additional_env=_dds_env(context))
     return [node, shutdown_on_failure(node)]
-
-
-def _remove(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def _dds_env(context) -> dict:
@@ -124,6 +112,9 @@ def generate_launch_description() -> LaunchDescription:
                               description="music mapping file of the music controller"),
         DeclareLaunchArgument("camera_qos", default_value="",
                               description="auto, reliable or best_effort; empty = config_file's (auto: match the camera)"),
+        DeclareLaunchArgument("ros4hri", default_value="",
+                              description="true/false: also publish the ROS4HRI /humans/faces/ topics (needs "
+                                          "hri_msgs); empty = config_file's (false)"),
         DeclareLaunchArgument("large_frames", default_value="false",
                               description="true: apply the Fast DDS profile for large samples to our nodes "
                                           "(a best-effort camera sending raw frames of ~500 KB and more; the "

@@ -7,11 +7,16 @@ fer_ros built; skipped, with the reason, where launch_testing is missing.
 """
 import importlib.util
 import os
+import sys
 import time
 import unittest
 
 import pytest
-from conftest import ros_missing
+
+# launch_test imports this file alone, without pytest's rootdir handling: conftest.py next to it
+# is found only with this directory on the path.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from conftest import ros_missing  # noqa: E402
 
 # launch, launch_ros and launch_testing are not on PyPI: ./scripts/test's ROS 2 from PyPI lacks
 # them, so this test runs only where a full ROS 2 is installed (colcon test, launch_test).

@@ -68,7 +68,8 @@ def make_face(i, rng):
     return FaceResult(track_id=i * 7 + 1, bbox=bbox, landmarks=landmarks, detection_score=float(rng.uniform(0.9, 1)),
                       label=CLASSES[int(np.argmax(probs))] if i != 1 else "uncertain", confidence=float(probs.max()),
                       probabilities=probs, raw_label=CLASSES[int(np.argmax(raw))], raw_probabilities=raw,
-                      stable=i % 2 == 0, stable_for=1.25 * i, detected=i != 2)
+                      stable=i % 2 == 0, stable_for=1.25 * i, detected=i != 2,
+                      valence=float(rng.uniform(-1, 1)), arousal=float(rng.uniform(-1, 1)))
 
 
 def make_result(n, seed=0):
@@ -118,6 +119,7 @@ def test_frame_result_fields(types, n):
         np.testing.assert_allclose(m.raw_probabilities, face.raw_probabilities, rtol=1e-6)
         assert (m.stable, m.detected) == (face.stable, face.detected)
         assert m.stable_for == pytest.approx(face.stable_for)
+        assert (m.valence, m.arousal) == pytest.approx((face.valence, face.arousal), abs=1e-6)
 
 
 @pytest.mark.parametrize("n", [0, 1, 3])
@@ -149,6 +151,7 @@ def test_result_from_msg(types):
     assert face["probabilities"]["happy"] == pytest.approx(float(ref.probabilities[3]))
     assert face["label"] == ref.label and face["stable"] == ref.stable and face["detected"] == ref.detected
     assert d["faces"][1]["label"] == "uncertain"
+    assert (face["valence"], face["arousal"]) == pytest.approx((ref.valence, ref.arousal), abs=1e-6)
 
 
 def test_roi_is_clipped_to_the_image(types):

@@ -159,3 +159,39 @@ def test_music_controller_parameters_are_derived_and_validated():
         music_settings_from_params({"track_id": -5})
     with pytest.raises(FerError, match="unknown music_controller parameter 'volume'"):
         music_settings_from_params({"volume": 3})
+
+
+def test_ros_standard_parameters_in_a_params_file_are_accepted_and_others_still_refused(tmp_path):
+    from fer_ros.ros.params import is_ros_standard
+
+    path = tmp_path / "fer.yaml"
+    path.write_text("fer_node:\n  ros__parameters:\n    use_sim_time: true\n    smoother.hysteresis: 1.5\n"
+                    "    qos_overrides:\n      /emotions:\n        publisher:\n          reliability: best_effort\n")
+    values = load_params_file(path)
+    assert values["qos_overrides./emotions.publisher.reliability"] == "best_effort"
+    assert is_ros_standard("use_sim_time") and not is_ros_standard("smoother.hysteres")
+    config, _ = settings_from_params(values)
+    assert config.smoother.hysteresis == 1.5
+    with pytest.raises(FerError, match="unknown fer_node parameter 'smoother.hysteres'"):
+        settings_from_params({"smoother.hysteres": 1.0})
+
+
+def test_param_arguments_reach_a_real_node_with_their_ros_types():
+    """What fer.launch.py hands fer_node (-p name:=value) gives the node every value, typed, in any namespace."""
+    rclpy = pytest.importorskip("rclpy", reason="rclpy (ROS 2) not installed")
+    from fer_ros.ros.params import param_arguments
+
+    values = {s.name: s.default for s in param_specs()}
+    values.update({"classifier.mirror": "true", "classifier.weights": "a.pt,b.pt", "image_topic": "/cam/image",
+                   "use_sim_time": True, "qos_overrides./emotions.publisher.reliability": "best_effort"})
+    context = rclpy.Context()
+    rclpy.init(args=["fer_node", "--ros-args", *param_arguments(values)], context=context)
+    try:
+        node = rclpy.create_node("fer_node", namespace="robot1", context=context, automatically_declare_parameters_from_overrides=True)
+        got = {name: node.get_parameter(name).value for name in values}
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
+    for name, value in values.items():
+        assert type(got[name]) is type(value) or isinstance(value, list), (name, got[name], value)
+        assert (list(got[name]) if isinstance(value, list) else got[name]) == value, name

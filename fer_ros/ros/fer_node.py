@@ -11,6 +11,7 @@ Topics (relative names follow the node's namespace):
   pub  emotions (fer_ros/EmotionArray), every processed frame, empty faces when nobody is there
   pub  ~/annotated (sensor_msgs/Image), drawn only while somebody subscribes
   pub  /diagnostics (diagnostic_msgs/DiagnosticArray), every diagnostics_period seconds
+  pub  /humans/faces/... (ROS4HRI, hri_msgs) with ros4hri=true: see fer_ros.ros.hri_publisher
 """
 from __future__ import annotations
 
@@ -29,9 +30,10 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from fer_ros.device import set_torch_threads
 from fer_ros.errors import FerError
+from fer_ros.perception.alignment import FaceAligner
 from fer_ros.perception.latest import LatestFrame
 from fer_ros.pipeline import FramePipeline
-from fer_ros.ros.convert import MessageTypes
+from fer_ros.ros.convert import MessageTypes, msg_to_rgb
 from fer_ros.ros.node_main import declare
 from fer_ros.ros.node_main import main as node_main
 from fer_ros.ros.params import NODE_NAME, apply_params, param_specs, settings_from_params
@@ -43,6 +45,7 @@ from fer_ros.ros.step import process_image_msg
 # reliability follows the camera's publishers (fer_ros.ros.qos).
 RELIABILITY = {RELIABLE: ReliabilityPolicy.RELIABLE, BEST_EFFORT: ReliabilityPolicy.BEST_EFFORT}
 QOS_CHECK_PERIOD = 1.0  # seconds between two looks at the camera's publishers (camera_qos=auto)
+DISCOVERY_WAIT = 2.0  # seconds camera_qos=auto waits for the camera's publishers before its first subscription
 LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: DiagnosticStatus.ERROR}
 BAD_FRAME_LOG_PERIOD = 5.0  # seconds between two log lines about skipped frames
 
@@ -57,11 +60,23 @@ class FerNode(Node):
         self._config, self._settings = settings_from_params(values)  # FerError on invalid values
 
         self._types = MessageTypes.from_rclpy()
+        hri_types = None
+        if self._settings.ros4hri:  # hri_msgs is optional: imported only when asked for, checked before the model loads
+            from fer_ros.ros.hri_map import ALIGNED_SIZE
+            from fer_ros.ros.hri_publisher import HriPublisher, load_hri_types
+            hri_types = load_hri_types()
         self.get_logger().info("loading the model and running a warm-up inference")
         set_torch_threads(self._config.classifier.threads)  # process-wide: the entry point's job, not the pipeline's
+        start = time.monotonic()
         self._pipeline = FramePipeline(self._config)
+        loaded = time.monotonic()
         self._pipeline.warmup()
-        self.get_logger().info(f"model ready on {self._pipeline.device}: {self._pipeline.weights_info}")
+        self.get_logger().info(f"model ready on {self._pipeline.device} (load {loaded - start:.1f} s, warm-up "
+                               f"{time.monotonic() - loaded:.1f} s): {self._pipeline.weights_info}")
+        self._hri = None
+        if hri_types is not None:
+            aligner = FaceAligner(self._config.align, ALIGNED_SIZE, template=self._pipeline.classifier.align_template)
+            self._hri = HriPublisher(self, aligner, self._types, hri_types)
 
         self._lock = threading.Lock()  # pipeline and settings: processing thread vs parameter changes
         self._frames: LatestFrame[tuple[Any, float]] = LatestFrame()  # newest (message, arrival time) wins
@@ -81,6 +96,8 @@ class FerNode(Node):
             msg_type = Image
         self._topic, self._msg_type = topic, msg_type
         self._subscription, self._reliability = None, None
+        if self._settings.camera_qos == "auto":
+            self._wait_for_camera(DISCOVERY_WAIT)
         self._match_camera_qos()
         if self._settings.camera_qos == "auto":
             self._qos_timer = self.create_timer(QOS_CHECK_PERIOD, self._match_camera_qos)
@@ -92,6 +109,12 @@ class FerNode(Node):
         self.get_logger().info(f"listening on {topic} ({msg_type.__name__})")
 
     # --- camera subscription ---------------------------------------------------------------------
+
+    def _wait_for_camera(self, timeout: float) -> None:
+        """Give discovery a moment to show the camera, so the first subscription already matches its QoS."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.get_publishers_info_by_topic(self._topic):
+            time.sleep(0.05)  # the middleware's own threads fill the graph; nothing to spin
 
     def _match_camera_qos(self) -> None:
         """(Re)subscribe with the reliability the camera's publishers call for; log the choice."""
@@ -136,7 +159,8 @@ class FerNode(Node):
         try:
             with self._lock:
                 draw = self._settings.publish_annotated and self._annotated_pub.get_subscription_count() > 0
-                out = process_image_msg(self._pipeline, msg, self._types, annotate=draw)
+                rgb = msg_to_rgb(msg) if self._hri is not None else None  # the ROS4HRI aligned faces need the pixels
+                out = process_image_msg(self._pipeline, msg, self._types, annotate=draw, rgb=rgb)
         except FerError as exc:
             self._stats.bad(str(exc))
             self.get_logger().warning(f"skipping a frame: {exc}", throttle_duration_sec=BAD_FRAME_LOG_PERIOD)
@@ -144,6 +168,8 @@ class FerNode(Node):
         self._emotions_pub.publish(out.emotions)
         if out.annotated is not None:
             self._annotated_pub.publish(out.annotated)
+        if self._hri is not None:
+            self._hri.publish(out.result, msg.header, rgb)
         self._stats.processed((time.monotonic() - arrived) * 1000.0, len(out.result.faces))
 
     # --- parameters and diagnostics --------------------------------------------------------------
@@ -188,6 +214,8 @@ class FerNode(Node):
         worker = getattr(self, "_worker", None)
         if worker is not None and worker.is_alive():
             worker.join(timeout=10.0)
+        if getattr(self, "_hri", None) is not None:
+            self._hri.close()
         super().destroy_node()
 
 

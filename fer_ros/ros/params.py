@@ -13,10 +13,7 @@ empty list has no type in a ROS parameter file.
 """
 from __future__ import annotations
 
-import array
 import copy
-import dataclasses
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +24,13 @@ import yaml
 from fer_ros.config import PipelineConfig, flatten, iter_settings, set_setting, setting
 from fer_ros.errors import FerError
 from fer_ros.music.mapping import BACKENDS, FOLLOW_MODES, STRATEGIES
+from fer_ros.ros.paramspec import ParamSpec, specs_of, yaml_value
 
 NODE_NAME = "fer_node"
-LIST_SEPARATOR = ","
+# Parameters rclpy gives every node (QoS overrides of its publishers, the simulated clock): a
+# fer_node parameter file may hold them; they are passed on to the node and not checked here.
+ROS_STANDARD = ("use_sim_time", "start_type_description_service")
+ROS_STANDARD_PREFIXES = ("qos_overrides.",)
 
 # One-line comments for the sections of config/fer.yaml.
 SECTION_HELP = {
@@ -54,6 +55,7 @@ class NodeSettings:
     warn_latency_ms: float = setting(250.0, "mean latency from image arrival to /emotions above which diagnostics report WARN, in milliseconds", min=0.0, max=60000.0, live=True)
     error_latency_ms: float = setting(1000.0, "mean latency from image arrival to /emotions above which diagnostics report ERROR, in milliseconds", min=0.0, max=60000.0, live=True)
     warn_fps: float = setting(2.0, "processing rate below which diagnostics report WARN, in frames per second (0 = never)", min=0.0, max=1000.0, live=True)
+    ros4hri: bool = setting(False, "also publish the ROS4HRI (REP-155) face topics under /humans/faces/ (tracked ids, roi, aligned face, landmarks, expression); needs the hri_msgs package")
 
     def validate(self) -> "NodeSettings":
         for name, value, _ in iter_settings(self):
@@ -77,97 +79,18 @@ class MusicNodeSettings:
     track_id: int = setting(-1, "face to follow (implies follow=track_id); -1 = the mapping file's", min=-1, max=2**31 - 1)
 
 
-@dataclass(frozen=True)
-class ParamSpec:
-    """One declared ROS parameter: name, default (as a ROS value) and its documentation."""
-
-    name: str  # dotted path, e.g. "smoother.hysteresis"
-    default: Any  # ROS value: bool, int, float, str or list[float]
-    kind: str  # bool | int | float | str | float_list | str_list (a comma-separated string in ROS)
-    help: str
-    min: float | None
-    max: float | None
-    choices: tuple | None
-    live: bool  # may change while the node runs; otherwise read-only
-
-    @property
-    def description(self) -> str:
-        """The help text plus what a user needs to type a valid value."""
-        extra = []
-        if self.kind == "str_list":
-            extra.append("comma-separated list")
-        if self.choices:
-            extra.append("one of: " + ", ".join("''" if c == "" else str(c) for c in self.choices))
-        if self.min is not None or self.max is not None:
-            extra.append(f"range {self.min}..{self.max}")
-        extra.append("live" if self.live else "read-only, set at start-up")
-        return f"{self.help} ({'; '.join(extra)})"
-
-    def accepts(self, value: Any) -> bool:
-        """Whether ``value`` has this parameter's ROS type (rclpy checks it too; this does not rely on the order)."""
-        if self.kind == "float_list":
-            return isinstance(value, (list, tuple, array.array))  # rclpy gives array.array for double arrays
-        expected = {"bool": bool, "int": int, "float": float, "str": str, "str_list": str}[self.kind]
-        return isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
-
-    def to_ros(self, value: Any) -> Any:
-        """Config (or YAML) value -> the value of this ROS parameter's type."""
-        if self.kind == "str_list":
-            return value if isinstance(value, str) else LIST_SEPARATOR.join(str(v) for v in value)
-        if self.kind == "float_list":
-            return [float(v) for v in value]
-        if self.kind == "float" and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        if self.kind == "str" and isinstance(value, bool):  # `classifier.mirror: true` in a YAML file
-            return "true" if value else "false"
-        return value
-
-    def from_ros(self, value: Any) -> Any:
-        """ROS parameter value -> the config field's value (not yet range-checked)."""
-        if self.kind == "str_list":
-            items = value.split(LIST_SEPARATOR) if isinstance(value, str) else [str(v) for v in value]
-            return [v.strip() for v in items if v.strip()]
-        if self.kind == "float_list":
-            return [float(v) for v in value]
-        return value
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, (list, tuple)):
-        numeric = value and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-        return "float_list" if numeric else "str_list"
-    return "str"
-
-
-def _specs(config: Any) -> list[ParamSpec]:
-    specs = []
-    for name, value, f in iter_settings(config):
-        meta = f.metadata
-        spec = ParamSpec(name=name, default=None, kind=_kind(value), help=meta.get("help", ""),
-                         min=meta.get("min"), max=meta.get("max"), choices=meta.get("choices"),
-                         live=bool(meta.get("live")))
-        specs.append(dataclasses.replace(spec, default=spec.to_ros(value)))
-    return specs
-
-
 def pipeline_param_specs(config: PipelineConfig | None = None) -> list[ParamSpec]:
     """Parameters for every pipeline setting, defaults taken from ``config`` (or the built-in ones)."""
-    return _specs(config if config is not None else PipelineConfig())
+    return specs_of(config if config is not None else PipelineConfig())
 
 
 def node_param_specs(settings: NodeSettings | None = None) -> list[ParamSpec]:
-    return _specs(settings if settings is not None else NodeSettings())
+    return specs_of(settings if settings is not None else NodeSettings())
 
 
 def music_param_specs() -> list[ParamSpec]:
     """Every parameter music_controller declares."""
-    return _specs(MusicNodeSettings())
+    return specs_of(MusicNodeSettings())
 
 
 def music_settings_from_params(values: Mapping[str, Any]) -> MusicNodeSettings:
@@ -211,10 +134,17 @@ def _apply(pipeline: PipelineConfig, node: NodeSettings, values: Mapping[str, An
     specs = {s.name: (s, pipeline) for s in pipeline_param_specs()}
     specs.update({s.name: (s, node) for s in node_param_specs()})
     for name, value in values.items():
+        if name not in specs and is_ros_standard(name):
+            continue
         if name not in specs:
             raise FerError(f"unknown fer_node parameter '{name}'; known: {', '.join(sorted(specs))}")
         spec, target = specs[name]
         set_setting(target, name, spec.from_ros(value))
+
+
+def is_ros_standard(name: str) -> bool:
+    """Whether ``name`` is a parameter rclpy declares itself (``use_sim_time``, ``qos_overrides.*``)."""
+    return name in ROS_STANDARD or name.startswith(ROS_STANDARD_PREFIXES)
 
 
 def load_params_file(path: str | Path, node_name: str = NODE_NAME) -> dict[str, Any]:
@@ -253,6 +183,18 @@ def load_fer_yaml(path: str | Path) -> tuple[PipelineConfig, NodeSettings]:
         raise FerError(f"{path}: {exc}") from None
 
 
+def param_arguments(values: Mapping[str, Any]) -> list[str]:
+    """``-p name:=value`` command-line arguments for ROS parameter values, typed as they are.
+
+    What fer.launch.py hands the node instead of a parameter file: nothing to write or clean
+    up, and ``-p`` applies to the node in any namespace.
+    """
+    arguments: list[str] = []
+    for name, value in values.items():
+        arguments += ["-p", f"{name}:={yaml_value(value)}"]
+    return arguments
+
+
 def nest(values: Mapping[str, Any]) -> dict[str, Any]:
     """``{"a.b": 1}`` -> ``{"a": {"b": 1}}``, the layout of ROS parameter files."""
     out: dict[str, Any] = {}
@@ -286,21 +228,8 @@ def render_params_yaml(node_name: str = NODE_NAME) -> str:
             lines.append(f"{indent}{parents[-1]}:  # {SECTION_HELP.get(group, group)}")
         section = group
         indent = "    " + "  " * len(parents)
-        lines.append(f"{indent}{leaf}: {_yaml_value(spec.default)}  # {spec.description}")
+        lines.append(f"{indent}{leaf}: {yaml_value(spec.default)}  # {spec.description}")
     return "\n".join(lines) + "\n"
-
-
-def _yaml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        text = repr(value)  # always has a "." or an exponent, so rcl types it as a double
-        return text.replace("e", ".0e") if "e" in text and "." not in text else text
-    if isinstance(value, list):
-        return "[" + ", ".join(_yaml_value(v) for v in value) + "]"
-    return json.dumps(str(value))
 
 
 def main() -> int:
