@@ -1,0 +1,212 @@
+"""Fine-tune an ImageNet EfficientNet-Lite0 into a FER teacher with two heads (FER2013 and FER+).
+
+The shipped AMS-CNN students levelled off when trained from scratch on FER2013 alone; a
+teacher that starts from ImageNet features carries knowledge from far more images. One
+backbone serves both label sets: a 7-class head learns FER2013 labels mixed with the FER+
+votes mapped onto them, an 8-class head learns the FER+ vote distribution (faces the FER+
+annotators call "not a face" are left out of it). The teacher is used at training time only:
+``fer-ros train --teacher RUN/last.pt`` distils its face + mirror probabilities into AMS-CNN.
+
+    python -m fer_ros.learning.teacher --data FER.npz --out RUN_DIR [--epochs 24 --size 64]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fer_ros.errors import FerError
+from fer_ros.learning.datasets import FER2013_CLASSES, FER2013_TO_FERPLUS, FERPLUS_CLASSES, vote_distribution
+from fer_ros.learning.efficientnet_lite import IMAGENET_MEAN, IMAGENET_STD, EfficientNetLite0, load_imagenet
+
+HEADS = {"fer2013": len(FER2013_CLASSES), "ferplus": len(FERPLUS_CLASSES)}
+
+
+def load_targets(path: str) -> dict[str, np.ndarray]:
+    """Every face of the FER2013 npz with both label sets' targets, row-aligned."""
+    data = np.load(path, allow_pickle=False)
+    images, labels, usage, votes = data["images"], data["labels"], data["usage"], data["ferplus_votes"]
+    fer = vote_distribution(votes[:, FER2013_TO_FERPLUS].astype(np.float32), labels)
+    v8 = votes[:, :8].astype(np.float32)
+    plus_ok = (votes[:, 9] < 5) & (v8.sum(1) > 0) & (votes[:, :8].argmax(1) == votes[:, :10].argmax(1))
+    plus = vote_distribution(v8, v8.argmax(1))
+    return {"images": images, "labels": labels, "usage": usage, "fer_votes": fer,
+            "ferplus": plus, "ferplus_ok": plus_ok, "ferplus_labels": v8.argmax(1)}
+
+
+def to_input(images: torch.Tensor, size: int, theta: torch.Tensor | None = None) -> torch.Tensor:
+    """uint8 [N, H, W] grey faces -> ImageNet-normalised [N, 3, size, size], warped by ``theta`` if given."""
+    x = images.float().unsqueeze(1) / 255.0
+    n = x.shape[0]
+    if theta is None:
+        theta = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]).expand(n, 2, 3)
+    grid = F.affine_grid(theta, (n, 1, size, size), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return ((x.expand(-1, 3, -1, -1) - mean) / std).contiguous(memory_format=torch.channels_last)
+
+
+def random_warp(n: int, gen: torch.Generator, rotate: float = 15, scale: float = 0.12, shift: float = 0.1) -> torch.Tensor:
+    """Affine matrices for a batch: mirror half, rotate, zoom and shift each face independently."""
+    def u(lo: float, hi: float) -> torch.Tensor:
+        return torch.rand(n, generator=gen) * (hi - lo) + lo
+    a = u(-rotate, rotate) * math.pi / 180
+    s = 1 / u(1 - scale, 1 + scale)
+    flip = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = s * torch.cos(a) * flip
+    theta[:, 0, 1] = -s * torch.sin(a)
+    theta[:, 1, 0] = s * torch.sin(a) * flip
+    theta[:, 1, 1] = s * torch.cos(a)
+    theta[:, 0, 2] = u(-shift, shift)
+    theta[:, 1, 2] = u(-shift, shift)
+    return theta
+
+
+def photometric(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Per-face brightness and contrast jitter on uint8 faces (lighting the camera will bring)."""
+    n = x.shape[0]
+    c = (torch.rand(n, 1, 1, generator=gen) * 0.6 + 0.7)
+    b = (torch.rand(n, 1, 1, generator=gen) - 0.5) * 60
+    m = x.float().mean((1, 2), keepdim=True)
+    return ((x.float() - m) * c + m + b).clamp(0, 255)
+
+
+def soft_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return -(target * F.log_softmax(logits, 1)).sum(1)
+
+
+def build(pretrained: bool, dropout: float = 0.3) -> EfficientNetLite0:
+    model = EfficientNetLite0(dropout=dropout, heads=HEADS)
+    if pretrained:
+        load_imagenet(model)
+    return model.to(memory_format=torch.channels_last)
+
+
+@torch.no_grad()
+def predict(model: EfficientNetLite0, images: np.ndarray, size: int, batch: int = 256) -> dict[str, np.ndarray]:
+    """Face + mirror averaged probabilities of both heads on uint8 faces."""
+    model.eval()
+    out: dict[str, list] = {k: [] for k in HEADS}
+    for i in range(0, len(images), batch):
+        x = to_input(torch.from_numpy(images[i:i + batch]), size)
+        a, b = model(x), model(torch.flip(x, dims=[3]))
+        for k in HEADS:
+            out[k].append(((F.softmax(a[k], 1) + F.softmax(b[k], 1)) / 2).numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def is_teacher_file(path: str) -> bool:
+    """True for a run file this module wrote (``last.pt``), as opposed to an AMS-CNN checkpoint."""
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # not ours to judge: the checkpoint loader gives the one-line error
+        return False
+    return isinstance(ck, dict) and "size" in ck and "model" in ck and "heads.fer2013.weight" in ck["model"]
+
+
+def teacher_probabilities(path: str, images: np.ndarray, class_names: list[str]) -> np.ndarray:
+    """Face + mirror probabilities of a fine-tuned teacher, from the head whose classes are ``class_names``."""
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    model = build(pretrained=False)
+    model.load_state_dict(ck["model"])
+    names = {"fer2013": FER2013_CLASSES, "ferplus": FERPLUS_CLASSES}
+    head = next((k for k, v in names.items() if [c.lower() for c in v] == [c.lower() for c in class_names]), None)
+    if head is None:
+        raise FerError(f"teacher {path} knows the FER2013 and FER+ classes, not {class_names}")
+    return predict(model, images, int(ck["size"]))[head]
+
+
+def score(model: EfficientNetLite0, t: dict[str, np.ndarray], size: int, split: str = "PublicTest") -> dict[str, float]:
+    keep = t["usage"] == split
+    p = predict(model, t["images"][keep], size)
+    ok = t["ferplus_ok"][keep]
+    return {"fer2013": float((p["fer2013"].argmax(1) == t["labels"][keep]).mean()),
+            "ferplus": float((p["ferplus"][ok].argmax(1) == t["ferplus_labels"][keep][ok]).mean())}
+
+
+def train(args: argparse.Namespace) -> None:
+    torch.manual_seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    t = load_targets(args.data)
+    tr = np.flatnonzero(t["usage"] == "Training")[:args.max_samples or None]
+    images = torch.from_numpy(t["images"][tr])
+    hard = F.one_hot(torch.from_numpy(t["labels"][tr]), 7).float() * (1 - args.smoothing) + args.smoothing / 7
+    fer_target = (1 - args.votes) * hard + args.votes * torch.from_numpy(t["fer_votes"][tr])
+    plus_target = torch.from_numpy(t["ferplus"][tr])
+    plus_ok = torch.from_numpy(t["ferplus_ok"][tr]).float()
+    os.makedirs(args.out, exist_ok=True)
+    last = os.path.join(args.out, "last.pt")
+    model = build(pretrained=not os.path.exists(last))
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    steps_per_epoch = len(images) // args.batch_size
+    total = steps_per_epoch * args.epochs
+    warm = steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    start, history = 0, []
+    if os.path.exists(last):
+        ck = torch.load(last, map_location="cpu", weights_only=True)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        gen.set_state(ck["gen"])
+        start, history = ck["epoch"], json.loads(ck["history"])
+    for epoch in range(start, args.epochs):
+        model.train()
+        t0, losses = time.time(), []
+        order = torch.randperm(len(images), generator=gen)
+        for i in range(steps_per_epoch):
+            idx = order[i * args.batch_size:(i + 1) * args.batch_size]
+            x = to_input(photometric(images[idx], gen), args.size, random_warp(len(idx), gen))
+            out = model(x)
+            loss = soft_ce(out["fer2013"], fer_target[idx]).mean()
+            loss = loss + (soft_ce(out["ferplus"], plus_target[idx]) * plus_ok[idx]).sum() / plus_ok[idx].sum().clamp(min=1)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        row = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "minutes": (time.time() - t0) / 60}
+        if args.eval_every and ((epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs):
+            row.update(score(model, t, args.size))
+        history.append(row)
+        print(json.dumps(row), flush=True)
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                    "gen": gen.get_state(), "epoch": epoch + 1, "history": json.dumps(history),
+                    "size": args.size}, last + ".tmp")
+        os.replace(last + ".tmp", last)
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", required=True, help="FER2013 npz with ferplus_votes")
+    p.add_argument("--out", required=True, help="run folder (last.pt); resumes if last.pt exists")
+    p.add_argument("--epochs", type=int, default=24)
+    p.add_argument("--size", type=int, default=64, help="input side in pixels (48-px faces are upsampled)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--smoothing", type=float, default=0.1)
+    p.add_argument("--votes", type=float, default=0.5, help="weight of the FER+ votes in the FER2013 head's target")
+    p.add_argument("--eval-every", type=int, default=4, help="score PublicTest every N epochs and at the end (0 = never)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-samples", type=int, default=0, help="train on the first N training faces only (quick runs)")
+    return p
+
+
+if __name__ == "__main__":
+    a = get_args_parser().parse_args()
+    if a.epochs < 1 or a.batch_size < 1 or not a.lr > 0:
+        raise SystemExit("error: --epochs, --batch-size and --lr must be positive")
+    try:
+        train(a)
+    except FerError as e:
+        raise SystemExit(f"error: {e}") from None

