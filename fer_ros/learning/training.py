@@ -69,7 +69,8 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     p.add_argument("--soft-labels", type=float, default=0.0, metavar="W",
                    help="weight 0..1 of the FER+ vote distribution in the target (1 = votes only; npz with ferplus_votes)")
     p.add_argument("--teacher", action="append", default=None, metavar="WEIGHTS",
-                   help="distil from this checkpoint (repeat for an ensemble, fused by the sum rule, each with its mirror)")
+                   help="distil from this checkpoint, or a teacher run's last.pt from fer_ros.learning.teacher "
+                        "(repeat for an ensemble, fused by the sum rule, each with its mirror)")
     p.add_argument("--distill", type=float, default=0.5, metavar="W", help="weight 0..1 of the teachers' distribution in the target")
     p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
                    help="mixup with Beta(ALPHA, ALPHA) (0 = off, the default: 0.6 points lower on FER2013 in an A/B)")
@@ -128,9 +129,14 @@ def teacher_distribution(ds: FaceDataset, teachers: list[str]) -> torch.Tensor:
     """Knowledge distillation targets: the teachers' calibrated probabilities (face + mirror, sum rule)
     on the un-augmented training faces, computed once (augmentation is mild, so they stay valid)."""
     from fer_ros.learning.evaluation import check_classes, predict
+    from fer_ros.learning.teacher import is_teacher_file, teacher_probabilities
 
     probs = []
     for path in teachers:
+        if is_teacher_file(path):  # a fine-tuned ImageNet teacher (fer_ros.learning.teacher)
+            probs.append(teacher_probabilities(path, ds.images, ds.class_names))
+            log(f"teacher {path}: {np.mean(probs[-1].argmax(1) == ds.labels):.4f} on the training faces")
+            continue
         loaded = load_checkpoint(path)
         check_classes(loaded, ds)
         probs.append(predict(loaded, ds.images, torch.device("cpu"), mirror=True)[0])
