@@ -22,7 +22,6 @@ from fer_ros.perception.annotate import annotate
 from fer_ros.perception.detection import FaceDetector
 from fer_ros.perception.finder import FaceFinder
 from fer_ros.perception.smoothing import EmotionSmoother
-from fer_ros.perception.tracking import IouTracker
 from fer_ros.types import Detection, FaceResult, FrameResult, RGBImage, Track, as_rgb_image
 
 
@@ -66,11 +65,11 @@ class FramePipeline:
         self.class_names = list(self.classifier.class_names)
         self.detector = FaceDetector(self.config.detector)
         self.aligner = FaceAligner(self.config.align, self.classifier.input_size, template=self.classifier.align_template)
-        self.tracker = IouTracker(self.config.tracker)
-        self.finder = FaceFinder(self.detector, self.tracker, self.config)
+        self.finder = FaceFinder(self.detector, self.config)  # owns the tracker and the detection thread
         self.smoother = EmotionSmoother(self.config.smoother, self.class_names)
         self.affect = AffectEstimator(self.class_names)
         self.frame_index = 0
+        self._explainer = None  # Grad-CAM for annotate.explain, built the first time it is asked for
 
     @property
     def weights_info(self) -> str:
@@ -102,7 +101,7 @@ class FramePipeline:
         timings: dict[str, float] = {}
         tracks, run_detection = self.finder.step(image, self.frame_index, timings)
         with timed(timings, "track"):
-            for ended in self.tracker.pop_ended():
+            for ended in self.finder.pop_ended():
                 self.smoother.drop(ended)
         with timed(timings, "align"):
             aligned = [self.aligner.align(image, Detection(t.bbox, t.landmarks, t.score)) for t in tracks]
@@ -128,7 +127,10 @@ class FramePipeline:
 
     def annotate(self, image: RGBImage, result: FrameResult) -> RGBImage:
         start = time.perf_counter()
-        out = annotate(image, result, self.config.annotate)
+        if self.config.annotate.explain and self._explainer is None:
+            from fer_ros.models.gradcam import FaceExplainer
+            self._explainer = FaceExplainer.for_classifier(self.classifier, self.aligner)  # None: not a PyTorch classifier
+        out = annotate(image, result, self.config.annotate, self._explainer)
         result.timings_ms["annotate"] = (time.perf_counter() - start) * 1000.0
         return out
 
@@ -149,6 +151,20 @@ class FramePipeline:
     def reset(self) -> None:
         """Forget all tracks (a new video, a bag loop, a camera restart)."""
         self.finder.reset()
-        self.tracker.reset()
         self.smoother.reset()
         self.frame_index = 0
+
+    def close(self) -> None:
+        """Stop the background detection thread (after the detection in flight); safe to call twice.
+
+        Every entry point calls it (or uses ``with FramePipeline(config) as pipeline:``) so that
+        no worker thread outlives the run. A closed pipeline can still process frames: the
+        thread starts again when a background detection is next needed.
+        """
+        self.finder.close()
+
+    def __enter__(self) -> "FramePipeline":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

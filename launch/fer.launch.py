@@ -24,7 +24,8 @@ from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 from fer_ros.errors import FerError
-from fer_ros.ros.params import load_params_file, param_arguments, param_specs, settings_from_params
+from fer_ros.parameters.files import load_params_file
+from fer_ros.parameters.node import param_arguments, param_specs, settings_from_params
 from launch import LaunchDescription
 
 # launch argument -> the parameter it overrides when not empty

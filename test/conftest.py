@@ -53,7 +53,7 @@ def needs(path: str, what: str):
 @pytest.fixture(scope="session")
 def store():
     """A rosbags typestore with fer_ros/msg/* registered from our own .msg files."""
-    from fer_ros.ros.typestore import get_typestore
+    from fer_ros.messages.typestore import get_typestore
 
     return get_typestore()
 

@@ -11,7 +11,7 @@ from fer_ros import sample
 from fer_ros.bags.bagtools import SampleBagSpec, StagedBag, open_reader, read_label_csv, write_frames_bag
 from fer_ros.cli import main as cli
 from fer_ros.errors import FerError
-from fer_ros.ros.convert import MessageTypes, make_header, rgb_to_image_msg
+from fer_ros.messages.convert import MessageTypes, make_header, rgb_to_image_msg
 
 START = 1_700_000_000.0  # an epoch-sized first stamp, as a real recording has
 

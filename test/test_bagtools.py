@@ -26,7 +26,7 @@ from fer_ros.bags.bagtools import (
     write_frames_bag,
 )
 from fer_ros.errors import FerError
-from fer_ros.ros.convert import image_msg_to_rgb, msg_to_rgb, stamp_to_seconds
+from fer_ros.messages.convert import image_msg_to_rgb, msg_to_rgb, stamp_to_seconds
 
 T0 = 1_700_000_000.25  # an epoch-sized stamp, as a real recording has
 N = 4

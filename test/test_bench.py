@@ -13,7 +13,7 @@ from torch import nn
 
 from fer_ros.cli import main
 from fer_ros.commands.bench import _ints, _sizes
-from fer_ros.learning import bench
+from fer_ros.measure import frames, speed
 from fer_ros.models.ams_cnn import build_model, config_for
 from fer_ros.models.inference import fold_batchnorm, trace_for_cpu
 from fer_ros.perception.latest import LatestFrame
@@ -66,7 +66,7 @@ def test_latest_frame_counters_add_up_under_concurrency():
 
 
 def test_scene_is_deterministic_and_moves():
-    renderer = bench.SceneRenderer(320, 240)
+    renderer = frames.SceneRenderer(320, 240)
     a, b, later = renderer.render(3, 0), renderer.render(3, 0), renderer.render(3, 10)
     assert a.shape == (240, 320, 3) and a.dtype == np.uint8
     assert np.array_equal(a, b)
@@ -77,7 +77,7 @@ def test_scene_is_deterministic_and_moves():
 def test_jpeg_round_trip_keeps_rgb_order():
     rgb = np.zeros((32, 32, 3), np.uint8)
     rgb[..., 0] = 200  # pure red
-    back = bench.decode_jpeg(bench.encode_jpeg(rgb))
+    back = frames.decode_jpeg(frames.encode_jpeg(rgb))
     assert back.shape == rgb.shape and back[..., 0].mean() > 180 and back[..., 2].mean() < 20
 
 
@@ -141,7 +141,7 @@ def test_bench_json_structure(capsys, tiny_checkpoint):
                     "cpu_ms_per_frame", "cores_at_30fps"):
             assert _positive_finite(case[key]), key
         assert case["p50_ms"] <= case["p95_ms"] <= case["p99_ms"]
-        assert set(bench.STAGES) <= set(case["stages_ms"])
+        assert set(speed.STAGES) <= set(case["stages_ms"])
         for stage in ("decode", "detect", "align", "classify", "annotate"):
             assert _positive_finite(case["stages_ms"][stage]), stage
         assert case["cores_at_30fps"] == pytest.approx(case["cpu_ms_per_frame"] * 30 / 1000, rel=0.01)

@@ -6,7 +6,8 @@ import pytest
 from facenet_pytorch import MTCNN
 from skimage import data
 
-from fer_ros.perception.cascade import MtcnnCascade, crop_windows, nms_min, pyramid_scales, square
+from fer_ros.perception.cascade import MtcnnCascade
+from fer_ros.perception.mtcnn_boxes import crop_windows, nms_min, pyramid_scales, square
 from fer_ros.perception.tracking import iou_matrix
 
 SETTINGS = dict(min_face_size=40, thresholds=[0.6, 0.7, 0.8], factor=0.709)
@@ -62,3 +63,49 @@ def test_square_and_crop_windows_zero_pad_outside_the_frame():
 def test_nms_min_drops_a_box_inside_a_better_one():
     boxes = np.array([[0, 0, 100, 100, 0.99], [10, 10, 50, 50, 0.95], [200, 200, 260, 260, 0.9]], np.float64)
     assert nms_min(boxes, 0.7).tolist() == [0, 2]
+
+
+def test_our_nets_answer_exactly_like_facenets(both):
+    """The networks built here from the weight files give facenet-pytorch's outputs, to the bit."""
+    import torch
+
+    from fer_ros.perception.mtcnn_nets import load_nets
+
+    ref = both[1]
+    ours = load_nets(torch.device("cpu"))
+    generator = torch.Generator().manual_seed(0)
+    for net, theirs, shape in zip(ours, (ref.pnet, ref.rnet, ref.onet), ((2, 3, 61, 83), (5, 3, 24, 24), (5, 3, 48, 48))):
+        x = torch.rand(shape, generator=generator) * 2 - 1
+        with torch.inference_mode():
+            for a, b in zip(net(x), theirs(x)):
+                assert torch.equal(a, b), type(net).__name__
+
+
+def test_nms_union_keeps_what_torchvisions_nms_keeps():
+    from torchvision.ops import nms
+
+    from fer_ros.perception.mtcnn_boxes import nms_union
+
+    rng = np.random.default_rng(0)
+    for n, iou in ((0, 0.5), (1, 0.5), (40, 0.5), (300, 0.7), (300, 0.3)):
+        xy = rng.uniform(0, 200, (n, 2)).astype(np.float32)
+        wh = rng.uniform(5, 80, (n, 2)).astype(np.float32)
+        score = np.round(rng.uniform(0, 1, n), 1).astype(np.float32)  # rounded: many ties
+        boxes = np.concatenate([xy, xy + wh, score[:, None]], axis=1)
+        expected = nms(torch_tensor(boxes[:, :4]), torch_tensor(boxes[:, 4]), iou).numpy()
+        np.testing.assert_array_equal(nms_union(boxes, iou), expected)
+
+
+def torch_tensor(a: np.ndarray):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+def test_importing_the_cascade_does_not_import_torchvision():
+    import subprocess
+    import sys
+
+    code = "import sys, fer_ros.perception.cascade; print('torchvision' in sys.modules, 'facenet_pytorch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False"]

@@ -18,7 +18,7 @@ def test_round_trip_keeps_weights_config_and_preprocessing(tmp_path):
     loaded = load_checkpoint(str(path))
     assert loaded.class_names == list("abcde") and loaded.preprocessing == pre and loaded.meta == {"note": "x"}
     x = torch.randn(2, 1, 32, 32)
-    assert torch.allclose(model(x)[0], loaded.model(x)[0], atol=1e-6)
+    assert torch.allclose(model(x).logits, loaded.model(x).logits, atol=1e-6)
 
 
 def test_half_storage_is_smaller_and_close(tmp_path):
@@ -27,7 +27,7 @@ def test_half_storage_is_smaller_and_close(tmp_path):
     save_checkpoint(str(tmp_path / "h.pt"), model, Preprocessing(input_size=32), [str(i) for i in range(7)], half=True)
     assert (tmp_path / "h.pt").stat().st_size < (tmp_path / "f.pt").stat().st_size
     x = torch.randn(2, 1, 32, 32)
-    assert torch.allclose(model(x)[0], load_checkpoint(str(tmp_path / "h.pt")).model(x)[0], atol=2e-2)
+    assert torch.allclose(model(x).logits, load_checkpoint(str(tmp_path / "h.pt")).model(x).logits, atol=2e-2)
 
 
 def test_missing_file_names_the_fix(tmp_path):

@@ -40,7 +40,7 @@ def patch_model() -> LoadedModel:
     for _ in range(80):
         labels = rng.integers(0, 2, 32)
         x = torch.from_numpy(to_model_input(synthetic_faces(rng, 32, labels == 0), pre))
-        loss = torch.nn.functional.cross_entropy(model(x)[0], torch.from_numpy(labels))
+        loss = torch.nn.functional.cross_entropy(model(x).logits, torch.from_numpy(labels))
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()

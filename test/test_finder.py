@@ -5,12 +5,14 @@ benchmark's scene renderer and the demo's sample sequence.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
 from fer_ros import sample
 from fer_ros.config import DetectorConfig, PipelineConfig, TrackerConfig, set_setting
-from fer_ros.learning import bench
+from fer_ros.measure.frames import SceneRenderer
 from fer_ros.perception.detection import FaceDetector
 from fer_ros.perception.tracking import IouTracker, iou
 from fer_ros.pipeline import FramePipeline
@@ -24,7 +26,7 @@ def detector():
 
 @pytest.fixture(scope="module")
 def scene():
-    return bench.SceneRenderer(640, 480)
+    return SceneRenderer(640, 480)
 
 
 def _pipeline(tiny_checkpoint, settings: dict | None = None) -> FramePipeline:
@@ -123,8 +125,8 @@ def test_background_detection_is_repeatable_and_finds_people_who_enter(tiny_chec
     frames = [scene.render(1 if i < 10 else 3, i) for i in range(20)]
 
     def run():
-        p = _pipeline(tiny_checkpoint, {"detect_every": 4, "detector.background_lag": 3})
-        return [p.process(f, i / 30) for i, f in enumerate(frames)]
+        with _pipeline(tiny_checkpoint, {"detect_every": 4, "detector.background_lag": 3}) as p:
+            return [p.process(f, i / 30) for i, f in enumerate(frames)]
 
     first, second = run(), run()
     counts = [len(r.faces) for r in first]
@@ -134,6 +136,27 @@ def test_background_detection_is_repeatable_and_finds_people_who_enter(tiny_chec
         assert [f.track_id for f in a.faces] == [f.track_id for f in b.faces]
         for fa, fb in zip(a.faces, b.faces):
             np.testing.assert_array_equal(fa.bbox, fb.bbox)
+
+
+def _detection_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("fer-detect") and t.is_alive()]
+
+
+def test_close_stops_the_background_detection_thread(tiny_checkpoint, scene):
+    """close() waits for the detection in flight, then the worker thread is gone; the pipeline
+    still works (that detection joins on its frame, the thread starts again when needed) and
+    closing twice is harmless."""
+    before = set(_detection_threads())
+    with _pipeline(tiny_checkpoint, {"detect_every": 4, "detector.background_lag": 3}) as p:
+        results = [p.process(scene.render(1, i), i / 30) for i in range(6)]  # frame 4 starts one in the background
+        assert set(_detection_threads()) - before, "the background detection never started a thread"
+    assert not set(_detection_threads()) - before
+    results += [p.process(scene.render(1, i), i / 30) for i in range(6, 10)]  # frame 7 joins, frame 8 starts another
+    assert "detect_background" in results[7].timings_ms
+    assert all(len(r.faces) == 1 for r in results) and len({r.faces[0].track_id for r in results}) == 1
+    p.close()
+    p.close()
+    assert not set(_detection_threads()) - before
 
 
 def test_face_that_leaves_ends_and_the_next_frame_looks_at_the_whole_frame(tiny_checkpoint, scene):

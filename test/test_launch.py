@@ -37,9 +37,9 @@ if not MISSING:
     from rcl_interfaces.srv import ListParameters
     from sensor_msgs.msg import Image
 
+    from fer_ros.messages.convert import MessageTypes, make_header, rgb_to_image_msg
     from fer_ros.msg import EmotionArray
-    from fer_ros.ros.convert import MessageTypes, make_header, rgb_to_image_msg
-    from fer_ros.ros.params import param_specs
+    from fer_ros.parameters.node import param_specs
     from launch import LaunchDescription
 
 IMAGE_TOPIC = "/fer_launch_test/image_raw"

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from fer_ros.errors import FerError
-from fer_ros.models.ams_cnn import PRESETS, block_widths, build_model, config_for, count_flops, count_parameters
+from fer_ros.models.ams_cnn import PRESETS, AMSOutput, block_widths, build_model, config_for, count_flops, count_parameters
 
 
 @pytest.mark.parametrize("preset", ["tiny", "small"])
@@ -11,13 +11,16 @@ def test_forward_shapes_and_ranges(preset):
     cfg = config_for(preset)
     model = build_model(cfg).eval()
     x = torch.randn(3, cfg.in_chans, cfg.input_size, cfg.input_size)
-    logits, attention, weights = model(x)
-    assert logits.shape == (3, cfg.num_classes)
-    assert attention.ndim == 4 and attention.shape[:2] == (3, 1)
-    assert attention.min() >= 0 and attention.max() <= 1
-    assert weights.shape == (3, 3)
-    assert torch.allclose(weights.sum(1), torch.ones(3), atol=1e-5)
-    assert torch.isfinite(logits).all()
+    out = model(x)
+    assert isinstance(out, AMSOutput)
+    assert out.logits.shape == (3, cfg.num_classes)
+    assert out.attention.ndim == 4 and out.attention.shape[:2] == (3, 1)
+    assert out.attention.min() >= 0 and out.attention.max() <= 1
+    assert out.fusion_weights.shape == (3, 3)
+    assert torch.allclose(out.fusion_weights.sum(1), torch.ones(3), atol=1e-5)
+    assert torch.isfinite(out.logits).all()
+    logits, attention, weights = out  # still a tuple: TorchScript and ONNX export it as three outputs
+    assert logits is out.logits and attention is out.attention and weights is out.fusion_weights
 
 
 def test_paper_preset_builds_at_224():
@@ -26,16 +29,16 @@ def test_paper_preset_builds_at_224():
     assert cfg.kernels == (3, 5, 7) and cfg.depths == (6, 4, 3) and cfg.scales == (1.0, 0.5, 0.25)
     model = build_model(cfg)
     assert [len(p.blocks) for p in model.pathways] == [6, 4, 3]
-    logits, attention, weights = model.eval()(torch.randn(1, 3, 224, 224))
-    assert logits.shape == (1, 7) and weights.shape == (1, 3)
+    out = model.eval()(torch.randn(1, 3, 224, 224))
+    assert out.logits.shape == (1, 7) and out.fusion_weights.shape == (1, 3)
 
 
 def test_gradients_reach_all_pathways_and_parameters():
     cfg = config_for("tiny")
     model = build_model(cfg).train()
     x = torch.randn(4, cfg.in_chans, cfg.input_size, cfg.input_size)
-    logits, attention, _ = model(x)
-    (logits.logsumexp(1).sum() + attention.abs().mean()).backward()
+    out = model(x)
+    (out.logits.logsumexp(1).sum() + out.attention.abs().mean()).backward()
     for name, p in model.named_parameters():
         assert p.grad is not None, name
     for i, pathway in enumerate(model.pathways):

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fer_ros.emotions import canonical_emotion
 from fer_ros.errors import FerError
-from fer_ros.music.mapping import MusicConfig, NoFaceConfig, canonical_emotion, config_from_dict, load_config
+from fer_ros.music.mapping import MusicConfig, NoFaceConfig, config_from_dict, load_config
 from fer_ros.music.policy import MusicPolicy, as_observation, choose_face
 from fer_ros.types import FaceResult, FrameResult
 

@@ -27,7 +27,7 @@ def test_guarded_convs_run_in_fp32_inside_bf16_autocast():
     seen = {}
     guarded.register_forward_hook(lambda m, i, o: seen.update(dtype=o.dtype))  # returns None: output kept
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        logits = model(torch.rand(2, 1, 48, 48))[0]
+        logits = model(torch.rand(2, 1, 48, 48)).logits
     assert seen["dtype"] == torch.float32 and torch.isfinite(logits).all()
 
 

@@ -17,10 +17,11 @@ import yaml
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from fer_ros.commands._common import parse_set_option, pipeline_config, read_settings_file
+from fer_ros.commands._common import parse_set_option, pipeline_config
 from fer_ros.config import PipelineConfig, iter_settings, set_setting
 from fer_ros.errors import FerError
-from fer_ros.ros.convert import SUPPORTED_ENCODINGS, compressed_msg_to_rgb, image_msg_to_rgb
+from fer_ros.messages.convert import SUPPORTED_ENCODINGS, compressed_msg_to_rgb, image_msg_to_rgb
+from fer_ros.parameters.files import read_settings_file
 
 CASES = settings(max_examples=300, deadline=None, database=None, derandomize=bool(os.environ.get("CI")),
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

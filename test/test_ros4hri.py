@@ -19,21 +19,20 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, ros_missing
+from conftest import ros_missing
 
 MISSING = ros_missing()
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=MISSING)
-sys.path.insert(0, str(Path(REPO) / "scripts"))
 
 if not MISSING:
     import rclpy
-    import ros_graph_bench as bench
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
+    from fer_ros.measure import ros_graph
+    from fer_ros.messages import hri_map
     from fer_ros.msg import EmotionArray
-    from fer_ros.ros import hri_map
 
 HERE = Path(__file__).resolve().parent
 CAMERA_TOPIC = "/hri_test/image_raw"
@@ -65,7 +64,7 @@ def site_packages(prefix: Path) -> Path:
 
 def hri_env(domain: int, prefix: Path) -> dict:
     """The environment of a process that sees hri_msgs (what sourcing its setup.bash would add)."""
-    env = bench.ros_env(domain)
+    env = ros_graph.ros_env(domain)
     for var, path in (("PYTHONPATH", site_packages(prefix)), ("LD_LIBRARY_PATH", prefix / "lib"),
                       ("AMENT_PREFIX_PATH", prefix)):
         env[var] = os.pathsep.join([str(path)] + ([env[var]] if env.get(var) else []))
@@ -138,13 +137,13 @@ def test_faces_expressions_and_their_end_on_the_ros4hri_topics(ros_domain, hri_i
     probe.listen(EmotionArray, "/emotions")
     log = tempfile.TemporaryFile("w+")
     started = time.monotonic()
-    node = subprocess.Popen(bench.fer_node_command(f"image_topic:={CAMERA_TOPIC}", "detector.device:=cpu",
+    node = subprocess.Popen(ros_graph.fer_node_command(f"image_topic:={CAMERA_TOPIC}", "detector.device:=cpu",
                                                    "publish_annotated:=false", "ros4hri:=true"),
-                            env=env, stdout=log, stderr=subprocess.STDOUT, text=True, preexec_fn=bench.default_sigint)
+                            env=env, stdout=log, stderr=subprocess.STDOUT, text=True, preexec_fn=ros_graph.default_sigint)
     tracked, emotions = probe.received[hri_map.TRACKED_TOPIC], probe.received["/emotions"]
     try:
-        assert probe.spin_until(lambda: any(m.ids for _, m in tracked), bench.STARTUP_TIMEOUT, node, log), \
-            f"no face on {hri_map.TRACKED_TOPIC} within {bench.STARTUP_TIMEOUT} s:\n{read(log)[-3000:]}"
+        assert probe.spin_until(lambda: any(m.ids for _, m in tracked), ros_graph.STARTUP_TIMEOUT, node, log), \
+            f"no face on {hri_map.TRACKED_TOPIC} within {ros_graph.STARTUP_TIMEOUT} s:\n{read(log)[-3000:]}"
         first_emotions = emotions[0][0] - started if emotions else float("nan")
         face_id = next(m.ids for _, m in tracked if m.ids)[0]
         topic = f"{hri_map.FACES_NS}/{face_id}"
@@ -207,11 +206,11 @@ def test_faces_expressions_and_their_end_on_the_ros4hri_topics(ros_domain, hri_i
 
 
 def test_ros4hri_without_hri_msgs_stops_at_once_naming_the_fix(ros_domain):
-    env = bench.ros_env(ros_domain)
+    env = ros_graph.ros_env(ros_domain)
     if subprocess.run([sys.executable, "-c", "import hri_msgs.msg"], env=env, capture_output=True).returncode == 0:
         pytest.skip("hri_msgs is installed in this ROS environment")
-    done = subprocess.run(bench.fer_node_command("ros4hri:=true", "detector.device:=cpu"), env=env,
-                          capture_output=True, text=True, timeout=bench.STARTUP_TIMEOUT)
+    done = subprocess.run(ros_graph.fer_node_command("ros4hri:=true", "detector.device:=cpu"), env=env,
+                          capture_output=True, text=True, timeout=ros_graph.STARTUP_TIMEOUT)
     out = done.stdout + done.stderr
     assert done.returncode == 1, out[-2000:]
     lines = [line for line in out.splitlines() if "cannot start" in line]

@@ -8,7 +8,7 @@ import pytest
 from rosbags.typesys import get_types_from_msg
 
 from fer_ros.learning.datasets import FER2013_CLASSES, FERPLUS_CLASSES
-from fer_ros.ros import hri_map
+from fer_ros.messages import hri_map
 from fer_ros.types import UNCERTAIN, FaceResult
 
 HRI_MSG_DIR = Path(__file__).resolve().parent / "hri_msgs" / "msg"
@@ -16,7 +16,7 @@ HRI_MSG_DIR = Path(__file__).resolve().parent / "hri_msgs" / "msg"
 
 @pytest.fixture(scope="module")
 def hri_store():
-    from fer_ros.ros.typestore import get_typestore
+    from fer_ros.messages.typestore import get_typestore
 
     store = get_typestore()
     types = {}
@@ -77,8 +77,8 @@ def test_uncertain_faces_publish_their_top_class_with_its_low_confidence():
 
 
 def test_messages_fill_every_field_and_survive_cdr(hri_store):
-    from fer_ros.ros.convert import make_header
-    from fer_ros.ros.typestore import message_types
+    from fer_ros.messages.convert import make_header
+    from fer_ros.messages.typestore import message_types
 
     types = hri_map.HriTypes.from_typestore(hri_store)
     header = make_header(1234.5, "cam", message_types(hri_store))

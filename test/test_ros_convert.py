@@ -15,7 +15,7 @@ pytest.importorskip("rosbags", reason="rosbags missing: pip install rosbags")
 import cv2  # noqa: E402
 
 from fer_ros.errors import FerError  # noqa: E402
-from fer_ros.ros.convert import (  # noqa: E402
+from fer_ros.messages.convert import (  # noqa: E402
     SUPPORTED_ENCODINGS,
     compressed_msg_to_rgb,
     frame_result_to_msg,
@@ -29,7 +29,7 @@ from fer_ros.ros.convert import (  # noqa: E402
     rgb_to_image_msg,
     stamp_to_seconds,
 )
-from fer_ros.ros.typestore import EMOTION_ARRAY, get_typestore, message_types  # noqa: E402
+from fer_ros.messages.typestore import EMOTION_ARRAY, get_typestore, message_types  # noqa: E402
 from fer_ros.types import FaceResult, FrameResult  # noqa: E402
 
 CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
@@ -429,8 +429,8 @@ def test_pipeline_result_of_a_real_face_to_emotion_array(store, types, tmp_path)
     from fer_ros.models.ams_cnn import build_model, config_for
     from fer_ros.models.checkpoint import save_checkpoint
     from fer_ros.models.preprocess import Preprocessing
+    from fer_ros.parameters.node import settings_from_params
     from fer_ros.pipeline import FramePipeline
-    from fer_ros.ros.params import settings_from_params
 
     torch.manual_seed(0)
     weights = str(tmp_path / "tiny.pt")
@@ -454,16 +454,16 @@ def test_pipeline_result_of_a_real_face_to_emotion_array(store, types, tmp_path)
 @pytest.mark.parametrize("seconds, stamp", [(0.0, (0, 0)), (1.5, (1, 500_000_000)), (2.9999999999, (3, 0)),
                                             (1_700_000_000.25, (1_700_000_000, 250_000_000))])
 def test_seconds_to_stamp_splits_before_scaling(seconds, stamp):
-    from fer_ros.ros.convert import seconds_to_ns, seconds_to_stamp
+    from fer_ros.messages.convert import seconds_to_ns, seconds_to_stamp
 
     assert seconds_to_stamp(seconds) == stamp
     assert seconds_to_ns(seconds) == stamp[0] * 1_000_000_000 + stamp[1]
 
 
 def test_a_music_decision_becomes_now_playing_through_cdr(store, types):
+    from fer_ros.messages.convert import decision_to_msg
+    from fer_ros.messages.typestore import NOW_PLAYING
     from fer_ros.music.policy import Decision
-    from fer_ros.ros.convert import decision_to_msg
-    from fer_ros.ros.typestore import NOW_PLAYING
 
     decision = Decision(stamp=12.25, action="play", emotion="happy", playlist="upbeat", item="a.mp3", track_id=4,
                         strategy="match", reason="happy for 2.0 s")

@@ -19,19 +19,21 @@ from conftest import REPO, ros_missing
 
 MISSING = ros_missing()
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=MISSING)
-sys.path.insert(0, str(Path(REPO) / "scripts"))
+CAMERA = Path(REPO) / "scripts" / "ros_camera.py"
+LARGE_FRAMES_PROFILE = Path(REPO) / "config" / "fastdds_large_frames.xml"
 
 if not MISSING:
     import rclpy
-    import ros_graph_bench as bench
     from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
     from rcl_interfaces.srv import DescribeParameters, GetParameters, ListParameters, SetParameters
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
+    from fer_ros.measure import ros_graph
+    from fer_ros.messages.convert import MessageTypes, make_header
     from fer_ros.msg import EmotionArray, NowPlaying
-    from fer_ros.ros.convert import MessageTypes, make_header
-    from fer_ros.ros.params import param_specs
+    from fer_ros.parameters.node import param_specs
+    from fer_ros.ros.graph_probe import Graph
 
 FRAMES = 20  # per case
 MIN_ANSWERED = 0.95  # of the frames the node kept
@@ -57,11 +59,11 @@ def graph_groups():
     needs the shipped profile (in its own process too): without it the frames are lost (docs/ros.md)."""
     if MISSING:
         return [pytest.param(None, None, [], id="ros-missing")]
-    Case = bench.Case
+    Case = ros_graph.Case
     return [
         pytest.param(None, False, [Case("640x480", "reliable", 4, FRAMES), Case("1280x720", "reliable", 3, FRAMES)],
                      id="raw-reliable"),
-        pytest.param(bench.LARGE_FRAMES_PROFILE, False,
+        pytest.param(LARGE_FRAMES_PROFILE, False,
                      [Case("640x480", "best_effort", 4, FRAMES), Case("1280x720", "best_effort", 3, FRAMES)],
                      id="raw-best_effort-with-profile"),
         pytest.param(None, True, [Case("640x480", "reliable", 4, FRAMES, True),
@@ -71,7 +73,7 @@ def graph_groups():
 
 @pytest.mark.parametrize("profile, compressed, cases", graph_groups())
 def test_a_camera_in_another_process_is_answered(ros_domain, profile, compressed, cases):
-    graph = bench.Graph(ros_domain, profile, compressed)
+    graph = Graph(CAMERA, ros_domain, profile, compressed)
     try:
         graph.wait_ready()
         results = [graph.run(case, f"camera_{i}") for i, case in enumerate(cases)]
@@ -98,7 +100,7 @@ class Probe:
     def call(self, srv_type, service, request, timeout=None):
         client = self.node.create_client(srv_type, service)
         try:
-            timeout = bench.STARTUP_TIMEOUT if timeout is None else timeout
+            timeout = ros_graph.STARTUP_TIMEOUT if timeout is None else timeout
             assert client.wait_for_service(timeout_sec=timeout), f"{service} not offered"
             future = client.call_async(request)
             self.executor.spin_until_future_complete(future, timeout_sec=30.0)
@@ -120,9 +122,9 @@ def value(kind, v):
 
 
 def start_node(domain, *params):
-    return subprocess.Popen(bench.fer_node_command("detector.device:=cpu", *params), env=bench.ros_env(domain),
+    return subprocess.Popen(ros_graph.fer_node_command("detector.device:=cpu", *params), env=ros_graph.ros_env(domain),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=bench.default_sigint)
+                            preexec_fn=ros_graph.default_sigint)
 
 
 def stop(proc, sig):
@@ -178,7 +180,7 @@ def test_parameters_through_the_parameter_services(ros_domain):
 def test_invalid_start_up_parameters_exit_non_zero_with_the_message(ros_domain, param, message):
     proc = start_node(ros_domain, param)
     try:
-        out, _ = proc.communicate(timeout=bench.STARTUP_TIMEOUT)
+        out, _ = proc.communicate(timeout=ros_graph.STARTUP_TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -206,8 +208,8 @@ def test_music_controller_turns_a_stable_emotion_into_now_playing(ros_domain):
 
     exe = os.path.join(get_package_prefix("fer_ros"), "lib", "fer_ros", "music_controller")
     proc = subprocess.Popen([sys.executable, exe, "--ros-args", "-p", "dry_run:=true"],
-                            env=bench.ros_env(ros_domain), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, preexec_fn=bench.default_sigint)
+                            env=ros_graph.ros_env(ros_domain), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, preexec_fn=ros_graph.default_sigint)
     probe = Probe(ros_domain)
     try:
         types = MessageTypes.from_rclpy()

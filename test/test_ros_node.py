@@ -21,8 +21,8 @@ if not MISSING:
     from sensor_msgs.msg import Image
     from skimage import data as skimage_data
 
+    from fer_ros.messages.convert import MessageTypes, make_header, rgb_to_image_msg
     from fer_ros.msg import EmotionArray
-    from fer_ros.ros.convert import MessageTypes, make_header, rgb_to_image_msg
     from fer_ros.ros.fer_node import FerNode
 
 TOPIC = "/fer_test/image_raw"

@@ -1,7 +1,7 @@
-"""The camera QoS choice (fer_ros.ros.qos) without ROS: auto follows the publishers, forced modes hold."""
+"""The camera QoS choice (fer_ros.messages.qos) without ROS: auto follows the publishers, forced modes hold."""
 import pytest
 
-from fer_ros.ros.qos import AUTO, BEST_EFFORT, RELIABLE, choose_reliability
+from fer_ros.messages.qos import AUTO, BEST_EFFORT, RELIABLE, choose_reliability
 
 
 @pytest.mark.parametrize("offered, expected", [

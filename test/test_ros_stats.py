@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from fer_ros.ros.stats import ERROR, OK, WARN, FrameStats, Thresholds
+from fer_ros.diagnostics import ERROR, OK, WARN, FrameStats, Thresholds
 
 LIMITS = Thresholds(warn_latency_ms=200.0, error_latency_ms=800.0, warn_fps=5.0)
 

@@ -7,8 +7,9 @@ import torch
 
 from fer_ros.config import PipelineConfig
 from fer_ros.errors import FerError
-from fer_ros.models.inference import EmotionClassifier
-from fer_ros.models.runtime import onnxruntime_available
+from fer_ros.models.ams_cnn import AMSOutput, build_model, config_for
+from fer_ros.models.inference import EmotionClassifier, trace_for_cpu
+from fer_ros.models.runtime import onnx_forward, onnxruntime_available
 from fer_ros.pipeline import FramePipeline
 
 needs_ort = pytest.mark.skipif(not onnxruntime_available(), reason="onnxruntime or onnx is not installed")
@@ -35,6 +36,24 @@ def test_onnxruntime_matches_torchscript(tiny_checkpoint, astronaut, mirror):
             assert y.probabilities.sum() == pytest.approx(1.0, abs=1e-5)
             np.testing.assert_allclose(y.fusion_weights, x.fusion_weights, atol=0.02)
             assert y.attention.shape == x.attention.shape
+
+
+@pytest.mark.parametrize("runtime,tolerance", [("torchscript", 1e-5), pytest.param("onnxruntime", 0.02, marks=needs_ort)])
+def test_each_runtime_returns_the_eager_models_outputs_by_name(runtime, tolerance):
+    """The trace and the ONNX session hand back plain tuples; the classifier's forward calls name them again."""
+    model = build_model(config_for("tiny")).eval()
+    cfg = model.cfg
+    x = torch.randn(3, cfg.in_chans, cfg.input_size, cfg.input_size, generator=torch.Generator().manual_seed(0))
+    if runtime == "torchscript":
+        forward = trace_for_cpu(model, cfg.in_chans, cfg.input_size)
+        assert forward is not model  # traced, not the eager fallback
+    else:
+        forward = onnx_forward(model, cfg.in_chans, cfg.input_size, threads=1)
+    with torch.no_grad():
+        expected, got = model(x), forward(x)
+    assert isinstance(got, AMSOutput)
+    for name in AMSOutput._fields:
+        torch.testing.assert_close(getattr(got, name), getattr(expected, name), atol=tolerance, rtol=1e-4)
 
 
 @needs_ort

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from fer_ros.errors import FerError
-from fer_ros.learning.stability import parse_cuts, shot_stability
+from fer_ros.measure.stability import parse_cuts, shot_stability
 from fer_ros.types import UNCERTAIN, FaceResult, FrameResult
 
 

@@ -11,7 +11,9 @@ from fer_ros.cli import main as cli
 from fer_ros.config import PipelineConfig
 from fer_ros.errors import FerError
 from fer_ros.learning import training
+from fer_ros.learning.augment import augment, erase_patches
 from fer_ros.learning.datasets import load_dataset
+from fer_ros.learning.train_data import to_tensors
 from fer_ros.models.checkpoint import load_checkpoint
 from fer_ros.models.preprocess import Preprocessing
 
@@ -69,12 +71,12 @@ def test_balanced_sampling_and_curriculum_options_run(tmp_path):
 
 def test_random_erasing_blanks_one_rectangle_of_the_stated_size():
     x = torch.ones(64, 1, 32, 32)
-    erased = training.erase_patches(x, torch.Generator().manual_seed(0), 1.0)
+    erased = erase_patches(x, torch.Generator().manual_seed(0), 1.0)
     share = (erased == 0).float().mean(dim=(1, 2, 3))
     assert share.min() > 0.01 and share.max() < 0.30, share  # 2-25 % of the face, give or take rounding to pixels
     rows, cols = np.nonzero((erased[0, 0] == 0).numpy())
     assert (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1) == len(rows)  # one solid rectangle
-    assert torch.equal(training.erase_patches(x, torch.Generator().manual_seed(0), 0.0), x)
+    assert torch.equal(erase_patches(x, torch.Generator().manual_seed(0), 0.0), x)
 
 
 def test_zoom_jitter_changes_the_face_size_within_its_range():
@@ -84,7 +86,7 @@ def test_zoom_jitter_changes_the_face_size_within_its_range():
     x = ((torch.from_numpy(disk) - pre.mean) / pre.std).expand(256, 1, 48, 48).contiguous()
 
     def areas(scale):
-        out = training.augment(x, pre, torch.Generator().manual_seed(1), shift=0.0, scale=scale)
+        out = augment(x, pre, torch.Generator().manual_seed(1), shift=0.0, scale=scale)
         lo, hi = out.amin(dim=(1, 2, 3), keepdim=True), out.amax(dim=(1, 2, 3), keepdim=True)
         return ((out - lo) > (hi - lo) / 2).float().sum(dim=(1, 2, 3)) / float(disk.sum())
 
@@ -107,6 +109,13 @@ def test_cli_train_and_bad_options(tmp_path, capsys):
     assert "--erase is a probability in 0..1, got 1.5" in capsys.readouterr().err
     assert cli(["train", "--data", str(data), "--scale", "-0.1", "--out", str(tmp_path / "o")]) == 2
     assert "--scale is a zoom range" in capsys.readouterr().err
+    missing = str(tmp_path / "missing")  # checked before the data loads: the error is about the option
+    assert cli(["train", "--data", missing, "--soft-labels", "1.5", "--out", str(tmp_path / "o")]) == 2
+    assert "--soft-labels must be in 0..1, got 1.5" in capsys.readouterr().err
+    assert cli(["train", "--data", missing, "--teacher", "t.pt", "--distill", "0", "--out", str(tmp_path / "o")]) == 2
+    assert "--distill must be in 0..1, got 0.0" in capsys.readouterr().err
+    assert cli(["train", "--data", missing, "--weight-average", "1", "--out", str(tmp_path / "o")]) == 2
+    assert "--weight-average is a decay in (0, 1)" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli(["train", "--data", str(data), "--preset", "huge"])
     assert "invalid choice" in capsys.readouterr().err
@@ -153,15 +162,15 @@ def test_soft_labels_and_distillation_shape_the_target(tmp_path):
     votes = np.tile(np.array([[0.2, 0.5, 0.3]], np.float32), (len(ds), 1))
     ds = FaceDataset(ds.images, ds.labels, ds.class_names, None, "votes", votes)
     pre = Preprocessing(input_size=32)
-    soft = training.to_tensors(ds, pre, args_for(data, tmp_path / "x", "--soft-labels", "1")).target
+    soft = to_tensors(ds, pre, args_for(data, tmp_path / "x", "--soft-labels", "1")).target
     assert np.allclose(soft.numpy(), votes)
-    half = training.to_tensors(ds, pre, args_for(data, tmp_path / "x", "--soft-labels", "0.5")).target.numpy()
+    half = to_tensors(ds, pre, args_for(data, tmp_path / "x", "--soft-labels", "0.5")).target.numpy()
     assert np.allclose(half, 0.5 * votes + 0.5 * np.eye(3)[ds.labels])
-    distilled = training.to_tensors(ds, pre, args_for(data, tmp_path / "x", "--teacher", teacher, "--distill", "1"),
+    distilled = to_tensors(ds, pre, args_for(data, tmp_path / "x", "--teacher", teacher, "--distill", "1"),
                                     teachers=True).target.numpy()
     assert np.allclose(distilled.sum(1), 1, atol=1e-5) and not np.allclose(distilled, np.eye(3)[ds.labels])
     with pytest.raises(FerError, match="no"):
-        training.to_tensors(load_dataset(str(data)), pre, args_for(data, tmp_path / "x", "--soft-labels", "1"))
+        to_tensors(load_dataset(str(data)), pre, args_for(data, tmp_path / "x", "--soft-labels", "1"))
 
 
 def test_training_calibrates_best_and_the_calibrate_command_refits_it(tmp_path, capsys):

@@ -36,7 +36,7 @@ from fer_ros.bags.output import (  # noqa: F401
 from fer_ros.bags.samplebag import COMPRESSED_IMAGE, IMAGE, STRING, SampleBagSpec, source_frames, write_frames_bag  # noqa: F401
 from fer_ros.emotions import canonical_emotion
 from fer_ros.errors import FerError
-from fer_ros.ros.convert import seconds_to_ns, stamp_to_seconds
+from fer_ros.messages.convert import seconds_to_ns, stamp_to_seconds
 
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
 NO_LABEL = ("", "none", "-", "n/a", "unknown")

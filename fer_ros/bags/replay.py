@@ -2,7 +2,7 @@
 
 Reads one image topic (sensor_msgs/Image or CompressedImage, sqlite3 or mcap storage) with
 rosbags in timestamp order, runs ``FramePipeline`` on every frame, and writes a new bag with
-``/emotions`` (fer_ros/msg/EmotionArray, built by fer_ros.ros.convert exactly as fer_node
+``/emotions`` (fer_ros/msg/EmotionArray, built by fer_ros.messages.convert exactly as fer_node
 builds it) and optionally the annotated images. Every output message carries its input
 image's bag timestamp and header (stamp and frame_id), so the output bag plays next to the
 input with `ros2 bag play` and lines up in rviz and `ros2 topic echo`.
@@ -33,10 +33,10 @@ from fer_ros.bags.bagtools import (
     topic_connections,
 )
 from fer_ros.errors import FerError
+from fer_ros.messages.convert import SUPPORTED_ENCODINGS, MessageTypes, compressed_msg_to_rgb, image_msg_to_rgb, stamp_to_seconds
+from fer_ros.messages.step import FrameMessages, process_image_msg
+from fer_ros.messages.typestore import EMOTION_ARRAY, get_typestore
 from fer_ros.pipeline import FramePipeline
-from fer_ros.ros.convert import SUPPORTED_ENCODINGS, MessageTypes, compressed_msg_to_rgb, image_msg_to_rgb, stamp_to_seconds
-from fer_ros.ros.step import FrameMessages, process_image_msg
-from fer_ros.ros.typestore import EMOTION_ARRAY, get_typestore
 from fer_ros.types import FrameResult
 
 EMOTIONS_TOPIC = "/emotions"  # fer_node publishes `emotions`, relative to its namespace

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from fer_ros.bags.output import StagedBag
 from fer_ros.errors import FerError
-from fer_ros.ros.convert import MessageTypes, make_header, rgb_to_compressed_msg, rgb_to_image_msg, seconds_to_ns
+from fer_ros.messages.convert import MessageTypes, make_header, rgb_to_compressed_msg, rgb_to_image_msg, seconds_to_ns
 from fer_ros.types import RGBImage
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ import sys
 from fer_ros.commands._common import add_pipeline_options, build_pipeline, pipeline_config
 from fer_ros.config import set_setting
 from fer_ros.errors import FerError
-from fer_ros.learning import bench
+from fer_ros.measure import frames, load, speed
 from fer_ros.pipeline import FramePipeline
 
 
@@ -46,12 +46,12 @@ def run(args) -> int:
         set_setting(config, "classifier.threads", args.threads)
     if args.frames < 1:
         raise FerError(f"--frames must be at least 1, got {args.frames}")
-    pipeline = build_pipeline(config)
-    if args.soak or args.overload:
-        report = _load_modes(pipeline, args)
-    else:
-        report = bench.run_benchmark(pipeline, args.sizes, args.faces, everys, args.frames, naive=not args.no_naive,
-                                     on_case=None if args.json else _print_case_header())
+    with build_pipeline(config) as pipeline:
+        if args.soak or args.overload:
+            report = _load_modes(pipeline, args)
+        else:
+            report = speed.run_benchmark(pipeline, args.sizes, args.faces, everys, args.frames, naive=not args.no_naive,
+                                         on_case=None if args.json else _print_case_header())
     if args.json:
         print(json.dumps(report))
     else:
@@ -61,25 +61,25 @@ def run(args) -> int:
 
 def _load_modes(pipeline: FramePipeline, args) -> dict:
     pipeline.warmup((640, 480))
-    report = {**bench.environment(pipeline), "settings": bench.settings(pipeline)}
+    report = {**speed.environment(pipeline), "settings": speed.settings(pipeline)}
     if args.soak:
         if not args.json:
             print(f"soak: {args.soak} frames at 640x480, faces coming and going ...", file=sys.stderr)
-        report["soak"] = bench.soak(pipeline, args.soak, sample_every=min(1000, max(1, args.soak // 10)))
+        report["soak"] = load.soak(pipeline, args.soak, sample_every=min(1000, max(1, args.soak // 10)))
     if args.overload:
-        frames = bench.scene_frames(640, 480, 1, 90)
-        rate = args.overload_rate or 3.0 * bench.time_pipeline(pipeline, frames[:30]).fps
+        scene = frames.scene_frames(640, 480, 1, 90)
+        rate = args.overload_rate or 3.0 * speed.time_pipeline(pipeline, scene[:30]).fps
         if not args.json:
             print(f"overload: frames offered at {rate:.0f} Hz for {args.overload_seconds:g} s, twice ...", file=sys.stderr)
-        report["overload"] = bench.overload(pipeline, frames, rate, args.overload_seconds)
-    return {**report, **bench.memory(pipeline)}
+        report["overload"] = load.overload(pipeline, scene, rate, args.overload_seconds)
+    return {**report, **speed.memory(pipeline)}
 
 
 # --- text output ---------------------------------------------------------------------------------
 
 SHORT = {"detect_background": "det_bg"}  # column names
 HEADER = (f"{'size':>9} {'faces':>5} {'every':>5} {'fps':>6} {'p50':>6} {'p95':>6} {'p99':>6} | "
-          + " ".join(f"{SHORT.get(s, s)[:7]:>7}" for s in bench.STAGES)
+          + " ".join(f"{SHORT.get(s, s)[:7]:>7}" for s in speed.STAGES)
           + f" | {'cpu/fr':>6} {'@30fps':>6} | {'found':>5} {'naive':>6} {'speedup':>7}")
 
 
@@ -98,7 +98,7 @@ def _print_case_header():
 
 
 def _case_line(c: dict) -> str:
-    stages = " ".join(f"{c['stages_ms'].get(s, 0.0):7.2f}" for s in bench.STAGES)
+    stages = " ".join(f"{c['stages_ms'].get(s, 0.0):7.2f}" for s in speed.STAGES)
     naive = f"{c['naive']['fps']:6.1f} {c['speedup_vs_naive']:6.2f}x" if "naive" in c else f"{'-':>6} {'-':>7}"
     return (f"{c['size']:>9} {c['faces']:>5} {c['detect_every']:>5} {c['fps']:6.1f} {c['p50_ms']:6.1f} "
             f"{c['p95_ms']:6.1f} {c['p99_ms']:6.1f} | {stages} | {c['cpu_ms_per_frame']:6.1f} {c['cores_at_30fps']:6.2f} | "

@@ -10,7 +10,9 @@ from __future__ import annotations
 import shutil
 
 from fer_ros.device import resolve_device
-from fer_ros.learning import training
+from fer_ros.learning.calibrate_checkpoint import calibrate_best
+from fer_ros.learning.train_args import get_args_parser
+from fer_ros.learning.train_data import to_tensors, validation_faces
 from fer_ros.models.checkpoint import load_checkpoint, resolve_weights
 
 
@@ -28,12 +30,12 @@ def run(args) -> int:
     device = resolve_device(args.device)
     path = resolve_weights(args.weights)
     loaded = load_checkpoint(path, device)
-    val = training.validation_faces(loaded, args.data)
-    targs = training.get_args_parser().parse_args(["--data", args.data])  # the loss terms' defaults; targets stay one-hot
+    val = validation_faces(loaded, args.data)
+    targs = get_args_parser().parse_args(["--data", args.data])  # the loss terms' defaults; targets stay one-hot
     target = args.out or path
     if args.out:
         shutil.copyfile(path, args.out)
-    cal = training.calibrate_best(target, training.to_tensors(val, loaded.preprocessing, targs), targs, device)
+    cal = calibrate_best(target, to_tensors(val, loaded.preprocessing, targs), targs, device)
     print(f"temperature {cal['temperature']:.4f} on {cal['val_faces']} validation faces: "
           f"ECE {cal['val_ece_before']:.4f} -> {cal['val_ece_after']:.4f}; accuracy {cal['val_accuracy']:.4f}, "
           f"{cal['val_accuracy_mirrored']:.4f} with the mirror, so classifier.mirror auto is "

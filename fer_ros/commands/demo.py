@@ -24,12 +24,11 @@ def run(args) -> int:
         raise FerError(f"--frames must be at least 1, got {args.frames}")
     config = pipeline_config(args)
     writer = FrameWriter(args.out, sample.FPS, option="--out")  # a bad path fails before the models load
-    pipeline = build_pipeline(config)
-    print(f"weights: {pipeline.weights_info}")
-    if not pipeline.is_trained:
-        print("WARNING: these emotion weights are UNTRAINED: the labels below are meaningless.")
-    print(f"device: {pipeline.device}; sample: scikit-image astronaut (public domain), {args.frames} frames at {sample.FPS:g} fps")
-    with writer:
+    with build_pipeline(config) as pipeline, writer:
+        print(f"weights: {pipeline.weights_info}")
+        if not pipeline.is_trained:
+            print("WARNING: these emotion weights are UNTRAINED: the labels below are meaningless.")
+        print(f"device: {pipeline.device}; sample: scikit-image astronaut (public domain), {args.frames} frames at {sample.FPS:g} fps")
         for i, image in enumerate(sample.sample_frames(args.frames)):
             result = pipeline.process(image, i / sample.FPS)
             writer.write(pipeline.annotate(image, result))

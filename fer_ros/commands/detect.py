@@ -28,16 +28,16 @@ def run(args) -> int:
         writer = (FrameWriter(args.annotate, source.fps or 25.0, option="--annotate", inputs=[args.path])
                   if args.annotate else None)
         try:
-            pipeline = build_pipeline(config)
-            if not pipeline.is_trained:
-                print("fer-ros detect: warning: the emotion weights are untrained; labels are meaningless", file=sys.stderr)
-            for frame in source:
-                result = pipeline.process(frame.image, frame.stamp)
-                print(json.dumps(result.to_json()), flush=True)
-                if writer:
-                    writer.write(pipeline.annotate(frame.image, result))
-                if args.max_frames and frame.index + 1 >= args.max_frames:
-                    break
+            with build_pipeline(config) as pipeline:
+                if not pipeline.is_trained:
+                    print("fer-ros detect: warning: the emotion weights are untrained; labels are meaningless", file=sys.stderr)
+                for frame in source:
+                    result = pipeline.process(frame.image, frame.stamp)
+                    print(json.dumps(result.to_json()), flush=True)
+                    if writer:
+                        writer.write(pipeline.annotate(frame.image, result))
+                    if args.max_frames and frame.index + 1 >= args.max_frames:
+                        break
         finally:
             if writer:
                 writer.close()

@@ -6,7 +6,7 @@ import os
 
 from fer_ros import sample
 from fer_ros.bags.bagtools import SampleBagSpec, read_label_csv, source_frames, write_frames_bag
-from fer_ros.ros.typestore import get_typestore
+from fer_ros.messages.typestore import get_typestore
 
 
 def register(sub) -> None:

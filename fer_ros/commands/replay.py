@@ -10,8 +10,8 @@ from fer_ros.bags.replay import ANNOTATED_TOPIC, EMOTIONS_TOPIC, ReplayOptions, 
 from fer_ros.bags.replay_report import build_report, format_summary, save_report
 from fer_ros.commands._common import add_pipeline_options, build_pipeline, pipeline_config
 from fer_ros.errors import FerError
+from fer_ros.messages.typestore import get_typestore
 from fer_ros.outputs import check_output_dir
-from fer_ros.ros.typestore import get_typestore
 
 
 def register(sub) -> None:
@@ -66,11 +66,11 @@ def run(args) -> int:
         reader.close()
     if span is not None:
         labels.check_clock(*span)
-    pipeline = build_pipeline(config)
-    if not pipeline.is_trained:
-        print("fer-ros replay: warning: the emotion weights are untrained; labels are meaningless", file=sys.stderr)
-    pipeline.warmup()  # the first frame's latency should not include lazy initialisation
-    result = replay_bag(args.bag, pipeline, options, store)
+    with build_pipeline(config) as pipeline:
+        if not pipeline.is_trained:
+            print("fer-ros replay: warning: the emotion weights are untrained; labels are meaningless", file=sys.stderr)
+        pipeline.warmup()  # the first frame's latency should not include lazy initialisation
+        result = replay_bag(args.bag, pipeline, options, store)
     report = build_report(result, labels)
     if args.report:
         try:

@@ -5,7 +5,7 @@ import json
 
 from fer_ros.commands._common import add_pipeline_options, build_pipeline, pipeline_config
 from fer_ros.imageio import open_source
-from fer_ros.learning.stability import parse_cuts, shot_stability
+from fer_ros.measure.stability import parse_cuts, shot_stability
 
 
 def register(sub) -> None:
@@ -22,8 +22,7 @@ def register(sub) -> None:
 def run(args) -> int:
     cuts = parse_cuts(args.cuts) if args.cuts else []
     config = pipeline_config(args)
-    with open_source(args.video) as source:
-        pipeline = build_pipeline(config)
+    with open_source(args.video) as source, build_pipeline(config) as pipeline:
         fps = source.fps or 25.0
         results = [pipeline.process(frame.image, frame.stamp) for frame in source]
     shots = shot_stability(results, cuts, fps)

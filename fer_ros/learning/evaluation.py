@@ -53,7 +53,7 @@ def predict(loaded: LoadedModel, images: np.ndarray, device: torch.device, batch
     out, start = [], time.perf_counter()
     for i in range(0, len(images), batch_size):
         x = torch.from_numpy(to_model_input(images[i:i + batch_size], loaded.preprocessing)).to(device)
-        out.append(class_probabilities(model, x, mirror, loaded.temperature)[0].cpu().numpy())
+        out.append(class_probabilities(model, x, mirror, loaded.temperature).probabilities.cpu().numpy())
     seconds = time.perf_counter() - start
     probs = np.concatenate(out) if out else np.zeros((0, len(loaded.class_names)), np.float32)
     perf = {"images_per_second": len(images) / seconds if seconds > 0 else 0.0, "batch_size": batch_size,

@@ -4,12 +4,13 @@ Three parallel pathways see the aligned face at scales 1, 1/2 and 1/4 with 3x3, 
 kernels and 6, 4 and 3 residual blocks. Adaptive fusion learns per-image weights for the
 pathways (GAP -> MLP -> softmax over 3), the fused map is re-weighted by a context-aware
 spatial attention A = sigmoid(conv1x1(ReLU(conv3x3(F)))), and a small head classifies it.
-``forward`` returns logits, the attention map (so training can add lambda * |A|_1 and the
-annotator can draw it) and the fusion weights.
+``forward`` returns an ``AMSOutput``: logits, the attention map (so training can add
+lambda * |A|_1 and the annotator can draw it) and the fusion weights, each by name.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -141,6 +142,15 @@ class SpatialAttention(nn.Module):
         return x * attention, attention
 
 
+class AMSOutput(NamedTuple):
+    """One forward pass. A tuple, so TorchScript and ONNX export it as three outputs in this order;
+    their runtimes hand back a plain tuple, which ``AMSOutput(*outputs)`` names again."""
+
+    logits: torch.Tensor  # [B, C]
+    attention: torch.Tensor  # [B, 1, h, w] in [0, 1]
+    fusion_weights: torch.Tensor  # [B, P]: softmax over the pathways
+
+
 class AMSCNN(nn.Module):
     def __init__(self, cfg: AMSConfig):
         super().__init__()
@@ -154,6 +164,7 @@ class AMSCNN(nn.Module):
         )
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(attended feature map [B, C, h, w], attention, fusion weights): the head's input, for Grad-CAM."""
         fused, weights = self.fusion([p(x) for p in self.pathways])
         attended, attention = self.attention(fused)
         return attended, attention, weights
@@ -161,10 +172,9 @@ class AMSCNN(nn.Module):
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(features.mean(dim=(2, 3)))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Returns (logits [B, C], attention [B, 1, h, w] in [0, 1], fusion weights [B, 3])."""
+    def forward(self, x: torch.Tensor) -> AMSOutput:
         features, attention, weights = self.forward_features(x)
-        return self.forward_head(features), attention, weights
+        return AMSOutput(self.forward_head(features), attention, weights)
 
 
 def build_model(cfg: AMSConfig) -> AMSCNN:

@@ -1,12 +1,12 @@
 """Which runtime executes the classifier's network on a CPU: PyTorch (TorchScript) or ONNX Runtime.
 
-Both sit behind the same forward call, ``forward(x) -> (logits, attention, fusion weights)`` on
-torch tensors, so ``EmotionClassifier`` keeps its preprocessing, mirroring, temperature and
-ensemble fusion whatever runs the convolutions. ``classifier.runtime=auto`` (the default) takes ONNX Runtime when
-``onnxruntime`` and ``onnx`` (for the export) are installed, as ``pip install`` does, and falls
-back to TorchScript when they are missing or the export fails. The network is exported from the
-loaded checkpoint in memory at start-up (a few seconds, once per checkpoint file and process),
-never downloaded or written anywhere.
+Both sit behind the eager module's forward call, ``forward(x) -> AMSOutput`` (logits, attention,
+fusion weights) on torch tensors, so ``EmotionClassifier`` keeps its preprocessing, mirroring,
+temperature and ensemble fusion whatever runs the convolutions. ``classifier.runtime=auto`` (the
+default) takes ONNX Runtime when ``onnxruntime`` and ``onnx`` (for the export) are installed, as
+``pip install`` does, and falls back to TorchScript when they are missing or the export fails.
+The network is exported from the loaded checkpoint in memory at start-up (a few seconds, once
+per checkpoint file and process), never downloaded or written anywhere.
 
 The one operator the exporter lacks is AMS-CNN's antialiased bilinear downscaling of the
 coarse pathways (``F.interpolate(antialias=True)``); it maps to ONNX ``Resize`` with
@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from fer_ros.errors import FerError
+from fer_ros.models.ams_cnn import AMSOutput
 
 RUNTIMES = ("auto", "torch", "onnxruntime")  # auto: onnxruntime when installed and the export works, else torch
 _EXPORTED: dict[tuple, bytes] = {}  # (checkpoint file, its size and mtime) -> ONNX bytes, once per process
@@ -71,9 +72,8 @@ def export_onnx(model: nn.Module, in_chans: int, size: int) -> bytes:
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice
         torch.onnx.export(model.eval(), (example,), buffer, input_names=["faces"],
-                          output_names=["logits", "attention", "fusion_weights"],
-                          dynamic_axes={"faces": {0: "n"}, "logits": {0: "n"}, "attention": {0: "n"},
-                                        "fusion_weights": {0: "n"}},
+                          output_names=list(AMSOutput._fields),
+                          dynamic_axes={name: {0: "n"} for name in ("faces", *AMSOutput._fields)},
                           opset_version=ONNX_OPSET, dynamo=False)
     return buffer.getvalue()
 
@@ -113,7 +113,7 @@ def _options(threads: int):
 
 
 def onnx_forward(model: nn.Module, in_chans: int, size: int, threads: int, key: tuple | None = None) -> Callable:
-    """An ONNX Runtime session of ``model`` wrapped as ``forward(x) -> (logits, attention, weights)``.
+    """An ONNX Runtime session of ``model`` wrapped as ``forward(x) -> AMSOutput``, as the module's own.
 
     ``key`` names the weights (see ``checkpoint_key``): a second pipeline on the same checkpoint
     reuses the export instead of repeating it (seconds on a small CPU).
@@ -130,7 +130,7 @@ def onnx_forward(model: nn.Module, in_chans: int, size: int, threads: int, key: 
             _EXPORTED[key] = graph
     session = ort.InferenceSession(graph, _options(threads), providers=["CPUExecutionProvider"])
 
-    def forward(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(x: torch.Tensor) -> AMSOutput:
         outputs = session.run(None, {"faces": np.ascontiguousarray(x.float().cpu().numpy())})
-        return tuple(torch.from_numpy(o) for o in outputs)
+        return AMSOutput(*(torch.from_numpy(o) for o in outputs))
     return forward

@@ -11,10 +11,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from fer_ros.emotions import EMOTIONS, canonical_emotion
 from fer_ros.errors import FerError
+from fer_ros.parameters.files import read_yaml
 
 STRATEGIES = ("match", "uplift")
 FOLLOW_MODES = ("largest", "most_confident", "track_id")
@@ -216,19 +215,7 @@ def load_config(path: str | os.PathLike | None = None) -> MusicConfig:
     """Read and validate a music mapping file; None gives the built-in defaults."""
     if path is None:
         return MusicConfig()
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except FileNotFoundError:
-        raise FerError(f"music config {os.fspath(path)!r} not found; pass an existing file "
-                       "(see config/music.yaml for a commented example)") from None
-    except OSError as exc:
-        raise FerError(f"cannot read music config {os.fspath(path)!r}: {exc.strerror or exc}; check the path") from None
-    except UnicodeDecodeError:
-        raise FerError(f"music config {os.fspath(path)!r} is not UTF-8 text; give a YAML file like config/music.yaml") from None
-    except yaml.YAMLError as exc:
-        raise FerError(f"music config {os.fspath(path)!r} is not valid YAML ({' '.join(str(exc).split())}); "
-                       "fix the syntax") from None
+    data = read_yaml(path, "music config", "config/music.yaml")
     try:
         return config_from_dict(data)
     except TypeError as exc:  # a wrong-typed value the dataclass could not take

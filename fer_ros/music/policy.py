@@ -12,8 +12,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from fer_ros.emotions import canonical_emotion
 from fer_ros.errors import FerError
-from fer_ros.music.mapping import MusicConfig, canonical_emotion
+from fer_ros.music.mapping import MusicConfig
 from fer_ros.types import UNCERTAIN
 
 log = logging.getLogger(__name__)

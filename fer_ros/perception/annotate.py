@@ -1,4 +1,4 @@
-"""Draw a FrameResult onto a copy of the frame: boxes, labels, landmarks, bars, attention.
+"""Draw a FrameResult onto a copy of the frame: boxes, labels, landmarks, bars, attention, Grad-CAM.
 
 Everything is drawn with OpenCV in RGB order, and every size derives from the frame size so the
 same picture is readable on a 320x240 robot camera and on a 1280x720 video.
@@ -6,6 +6,7 @@ same picture is readable on a 320x240 robot camera and on a 1280x720 video.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -59,11 +60,19 @@ def emotion_colour(label: str, class_names: list[str] | None = None) -> tuple[in
     return UNKNOWN_PALETTE[index % len(UNKNOWN_PALETTE)]
 
 
-def annotate(image: RGBImage, result: FrameResult, config: AnnotateConfig) -> RGBImage:
-    """Return a new RGB image with ``result`` drawn on it; ``image`` itself is not touched."""
+def annotate(image: RGBImage, result: FrameResult, config: AnnotateConfig,
+             explainer: Callable[[RGBImage, list[FaceResult]], list] | None = None) -> RGBImage:
+    """Return a new RGB image with ``result`` drawn on it; ``image`` itself is not touched.
+
+    ``explainer`` (``fer_ros.models.gradcam.FaceExplainer``) gives each face's Grad-CAM heat map and
+    crop matrix; it is called only when ``config.explain`` is on, so drawing costs nothing more otherwise.
+    """
     canvas = as_rgb_image(image).copy()
     height, width = canvas.shape[:2]
     style = _Style.for_image(width, height)
+    if config.explain and explainer is not None and result.faces:
+        for heat, matrix in explainer(image, result.faces):
+            _draw_heat_in_crop(canvas, heat, matrix)
     for face in result.faces:
         box = _int_box(face.bbox, width, height)
         if box is None:
@@ -201,3 +210,32 @@ def _draw_attention(canvas: RGBImage, bbox: np.ndarray, attention: np.ndarray) -
     coloured = cv2.cvtColor(coloured, cv2.COLOR_BGR2RGB)  # applyColorMap answers in BGR
     region = canvas[y1:y2, x1:x2]
     region[:] = cv2.addWeighted(region, 1.0 - ATTENTION_ALPHA, coloured, ATTENTION_ALPHA, 0.0)
+
+
+def _draw_heat_in_crop(canvas: RGBImage, heat: np.ndarray, matrix: np.ndarray) -> None:
+    """Blend a heat map given over an aligned crop back onto the frame where that crop came from.
+
+    ``matrix`` maps frame pixels to crop pixels; only the bounding box of the crop's footprint in
+    the frame is warped, so a small face costs a small warp.
+    """
+    heat = np.asarray(heat, dtype=np.float32)
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if heat.ndim != 2 or heat.size == 0 or matrix.shape != (2, 3) or not np.all(np.isfinite(matrix)):
+        return
+    inverse = cv2.invertAffineTransform(matrix)
+    side_x, side_y = heat.shape[1], heat.shape[0]
+    corners = np.array([[0, 0, 1], [side_x, 0, 1], [0, side_y, 1], [side_x, side_y, 1]], np.float64) @ inverse.T
+    height, width = canvas.shape[:2]
+    x1, y1 = (max(int(np.floor(v)), 0) for v in corners.min(0))
+    x2, y2 = min(int(np.ceil(corners[:, 0].max())), width), min(int(np.ceil(corners[:, 1].max())), height)
+    if x2 <= x1 or y2 <= y1:
+        return
+    local = matrix.copy()
+    local[:, 2] += matrix[:, :2] @ np.array([x1, y1], np.float64)  # region pixel (u, v) = frame pixel (u + x1, v + y1)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    warped = cv2.warpAffine(np.nan_to_num(np.clip(heat, 0.0, 1.0)), local, (x2 - x1, y2 - y1), flags=flags)
+    inside = cv2.warpAffine(np.ones_like(heat), local, (x2 - x1, y2 - y1), flags=flags)[..., None]
+    coloured = cv2.cvtColor(cv2.applyColorMap((warped * 255).astype(np.uint8), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    region = canvas[y1:y2, x1:x2]
+    alpha = ATTENTION_ALPHA * inside
+    region[:] = (region * (1.0 - alpha) + coloured * alpha).astype(np.uint8)

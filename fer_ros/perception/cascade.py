@@ -3,9 +3,9 @@
 facenet-pytorch's ``detect_face`` builds the image pyramid and cuts every candidate window with
 ``torch.nn.functional.interpolate(mode="area")`` on a float copy of the whole frame; on a 2-core
 CPU that resampling costs more than the three networks together. This module runs the same
-P-, R- and O-Net weights (taken from facenet-pytorch's ``MTCNN``, shipped in its wheel) with the
+P-, R- and O-Net weights (shipped in facenet-pytorch's wheel, loaded by ``mtcnn_nets``) with the
 same thresholds, box regression and non-maximum suppression, but resamples uint8 images with
-``cv2.resize`` and handles boxes in numpy, only the networks run in torch.
+``cv2.resize`` and handles boxes in numpy (``mtcnn_boxes``), only the networks run in torch.
 
 Coordinates follow the original MTCNN (and facenet-pytorch) convention: boxes are 1-based
 inclusive pixel indices while inside the cascade, landmarks come out 0-based. Windows that
@@ -21,16 +21,23 @@ import logging
 import cv2
 import numpy as np
 import torch
-from facenet_pytorch import MTCNN
-from torchvision.ops import nms
 
 from fer_ros.errors import FerError
 from fer_ros.models.runtime import onnx_module, onnxruntime_available
+from fer_ros.perception.mtcnn_boxes import (
+    PNET_CELL,
+    crop_windows,
+    nms_min,
+    nms_union,
+    pnet_boxes,
+    pyramid_scales,
+    regress,
+    square,
+)
+from fer_ros.perception.mtcnn_nets import load_nets
 
 log = logging.getLogger(__name__)
 
-PNET_CELL = 12  # P-Net window, pixels of a pyramid level
-PNET_STRIDE = 2  # P-Net output stride, pixels of a pyramid level
 RNET_SIZE, ONET_SIZE = 24, 48  # input sizes of R-Net and O-Net
 # Non-maximum suppression limits of the original MTCNN (IoU; the last one intersection over the
 # smaller box). A tighter limit after R-Net (0.4) sends fewer windows to O-Net and detects 13-30%
@@ -45,8 +52,7 @@ class MtcnnCascade:
     def __init__(self, min_face_size: float = 20.0, thresholds: tuple = (0.6, 0.7, 0.7), factor: float = 0.709,
                  device: torch.device | str = "cpu", runtime: str = "torch") -> None:
         self.device = torch.device(device)
-        nets = MTCNN(device=self.device).eval()  # loads the bundled P/R/O-Net weights
-        self.pnet, self.rnet, self.onet = nets.pnet, nets.rnet, nets.onet
+        self.pnet, self.rnet, self.onet = load_nets(self.device)  # the weights facenet-pytorch's wheel carries
         self.runtime = "torch"
         if self.device.type == "cpu" and (runtime == "onnxruntime" or runtime == "auto" and onnxruntime_available()):
             self._use_onnxruntime(required=runtime == "onnxruntime")
@@ -219,87 +225,3 @@ class MtcnnCascade:
         """uint8 [N, H, W, 3] -> float [N, 3, H, W] scaled to about [-1, 1] as MTCNN was trained."""
         x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device).permute(0, 3, 1, 2).float()
         return (x - 127.5) * 0.0078125
-
-
-def pyramid_scales(height: int, width: int, min_face_size: float, factor: float) -> list[float]:
-    """Scales at which a 12 px P-Net window covers faces from ``min_face_size`` up to the frame."""
-    scale = PNET_CELL / float(min_face_size)
-    side = min(height, width) * scale
-    scales = []
-    while side >= PNET_CELL:
-        scales.append(scale)
-        scale *= factor
-        side *= factor
-    return scales
-
-
-def pnet_boxes(reg: np.ndarray, prob: np.ndarray, scale: float, threshold: float) -> np.ndarray:
-    """P-Net maps ([4, h, w] offsets, [h, w] face probability) -> [K, 9] windows in frame pixels."""
-    ys, xs = np.nonzero(prob >= threshold)
-    if len(ys) == 0:
-        return np.zeros((0, 9), np.float32)
-    cells = np.stack([xs, ys], axis=1).astype(np.float32)
-    top_left = np.floor((PNET_STRIDE * cells + 1.0) / scale)
-    bottom_right = np.floor((PNET_STRIDE * cells + PNET_CELL) / scale)
-    return np.concatenate([top_left, bottom_right, prob[ys, xs, None], reg[:, ys, xs].T], axis=1).astype(np.float32)
-
-
-def regress(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
-    """Apply R-/O-Net box offsets (fractions of the inclusive width/height); keeps column 4."""
-    out = boxes.copy()
-    w = boxes[:, 2] - boxes[:, 0] + 1.0
-    h = boxes[:, 3] - boxes[:, 1] + 1.0
-    out[:, :4] += reg[:, :4] * np.stack([w, h, w, h], axis=1)
-    return out
-
-
-def square(boxes: np.ndarray) -> np.ndarray:
-    """Grow each box to a square around its centre (the nets expect square windows)."""
-    out = boxes.copy()
-    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    side = np.maximum(w, h)
-    out[:, 0] = boxes[:, 0] + w * 0.5 - side * 0.5
-    out[:, 1] = boxes[:, 1] + h * 0.5 - side * 0.5
-    out[:, 2] = out[:, 0] + side
-    out[:, 3] = out[:, 1] + side
-    return out
-
-
-def crop_windows(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
-    """Cut each (1-based, inclusive) box out of ``image``, zero-padded at the edges -> uint8 [N, size, size, 3]."""
-    height, width = image.shape[:2]
-    out = np.zeros((len(boxes), size, size, 3), np.uint8)
-    for i, box in enumerate(np.trunc(boxes[:, :4]).astype(np.int64)):
-        x1, y1, x2, y2 = int(box[0]) - 1, int(box[1]) - 1, int(box[2]), int(box[3])
-        if x2 <= x1 or y2 <= y1:
-            continue
-        inside = image[max(y1, 0):min(y2, height), max(x1, 0):min(x2, width)]
-        if inside.size == 0:
-            continue
-        if x1 < 0 or y1 < 0 or x2 > width or y2 > height:
-            inside = cv2.copyMakeBorder(inside, max(-y1, 0), max(y2 - height, 0), max(-x1, 0), max(x2 - width, 0),
-                                        cv2.BORDER_CONSTANT, value=(0, 0, 0))
-        out[i] = cv2.resize(inside, (size, size), interpolation=cv2.INTER_AREA)
-    return out
-
-
-def nms_union(boxes: np.ndarray, iou: float) -> np.ndarray:
-    """Indices kept by greedy NMS on intersection over union (torchvision's C++ kernel)."""
-    if len(boxes) == 0:
-        return np.zeros(0, np.int64)
-    t = torch.from_numpy(np.ascontiguousarray(boxes[:, :5], dtype=np.float32))
-    return nms(t[:, :4], t[:, 4], iou).numpy()
-
-
-def nms_min(boxes: np.ndarray, overlap: float) -> np.ndarray:
-    """Greedy NMS on intersection over the smaller box (drops a box nested in a better one)."""
-    x1, y1, x2, y2, score = (boxes[:, i] for i in range(5))
-    area = (x2 - x1 + 1.0) * (y2 - y1 + 1.0)
-    order, keep = np.argsort(score)[::-1], []
-    while len(order):
-        i, rest = order[0], order[1:]
-        keep.append(i)
-        iw = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1.0)
-        ih = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1.0)
-        order = rest[iw * ih / np.minimum(area[i], area[rest]) <= overlap]
-    return np.asarray(keep, np.int64)

@@ -50,14 +50,17 @@ def _detect_timed(detector: FaceDetector, image: RGBImage) -> tuple[list[Detecti
 class FaceFinder:
     """Detector + tracker: ``step(image, frame_index, timings) -> (tracks, ran_detection)``.
 
-    ``timings`` receives ``detect`` (full detection on the frame path, including any wait for
-    the worker), ``refine`` (R-/O-Net on tracked faces), ``track`` and, on the frame where a
-    background detection joins, ``detect_background`` (its own duration on the worker thread,
-    not on the frame path). Settings are read on every call, so live changes apply at once.
+    The finder owns the tracker: it alone feeds it, and ``pop_ended`` tells the caller which
+    tracks ended. ``timings`` receives ``detect`` (full detection on the frame path, including
+    any wait for the worker), ``refine`` (R-/O-Net on tracked faces), ``track`` and, on the
+    frame where a background detection joins, ``detect_background`` (its own duration on the
+    worker thread, not on the frame path). Settings are read on every call, so live changes
+    apply at once. ``close`` stops the worker thread.
     """
 
-    def __init__(self, detector: FaceDetector, tracker: IouTracker, config: PipelineConfig) -> None:
-        self.detector, self.tracker, self.config = detector, tracker, config
+    def __init__(self, detector: FaceDetector, config: PipelineConfig) -> None:
+        self.detector, self.config = detector, config
+        self.tracker = IouTracker(config.tracker)
         self._job: _Job | None = None
         self._unsure = False  # a tracked face was lost: look at the whole frame on the next one
         self._executor: ThreadPoolExecutor | None = None
@@ -161,15 +164,24 @@ class FaceFinder:
         for _ in range(2):
             self.detector.refine(image, [box])
 
+    def __len__(self) -> int:
+        """Faces tracked now."""
+        return len(self.tracker)
+
+    def pop_ended(self) -> list[int]:
+        """Ids of the tracks that ended since the last call (their smoothing state can go)."""
+        return self.tracker.pop_ended()
+
     def reset(self) -> None:
-        """Forget the detection in flight (it belongs to the old sequence) and any pending full-frame look."""
+        """Forget every track, the detection in flight (it belongs to the old sequence) and any pending full-frame look."""
         if self._job is not None:
             self._job.future.result()
             self._job = None
         self._unsure = False
+        self.tracker.reset()
 
     def close(self) -> None:
-        self.reset()
+        """Stop the worker thread once the detection in flight is done (it still joins on its frame); a later one starts a new thread."""
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None

@@ -1,6 +1,8 @@
-"""The ROS 2 side of fer_ros.
+"""The rclpy half of fer_ros: the nodes and nothing else.
 
-``convert``, ``typestore``, ``params`` and ``stats`` import no ROS: they are tested without ROS
-(message classes come from the rosbags typestore there). Only the nodes (``fer_node``,
-``music_node``, their shared ``node_main``) use rclpy, and nothing in the core imports them.
+Only code that imports rclpy lives here (``fer_node``, ``music_node``, their shared
+``node_main`` and ``hri_publisher``, and ``graph_probe``, which listens to fer_node for the
+ROS graph benchmark). What they convert and read comes from ROS-free modules
+that bag tools and tests use too: ``fer_ros.messages`` (message conversion) and
+``fer_ros.parameters`` (settings as ROS parameters). Nothing in the core imports this package.
 """

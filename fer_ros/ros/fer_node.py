@@ -1,13 +1,13 @@
 """fer_node: camera images in, fer_ros/EmotionArray out (the thin rclpy layer).
 
-The node only reads parameters, converts messages (fer_ros.ros.convert), calls the core
+The node only reads parameters, converts messages (fer_ros.messages.convert), calls the core
 pipeline and publishes. Latency stays bounded when inference is slower than the camera: the
 image callback just keeps the newest message (counting the one it replaces as dropped), and a
 processing thread always takes the newest frame, so no queue can build up.
 
 Topics (relative names follow the node's namespace):
   sub  <image_topic> (sensor_msgs/Image) or <image_topic>/compressed (sensor_msgs/CompressedImage),
-       reliable or best effort to match the camera (fer_ros.ros.qos), keep-last 1
+       reliable or best effort to match the camera (fer_ros.messages.qos), keep-last 1
   pub  emotions (fer_ros/EmotionArray), every processed frame, empty faces when nobody is there
   pub  ~/annotated (sensor_msgs/Image), drawn only while somebody subscribes
   pub  /diagnostics (diagnostic_msgs/DiagnosticArray), every diagnostics_period seconds
@@ -29,20 +29,20 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CompressedImage, Image
 
 from fer_ros.device import set_torch_threads
+from fer_ros.diagnostics import ERROR, OK, WARN, FrameStats, Thresholds
 from fer_ros.errors import FerError
+from fer_ros.messages.convert import MessageTypes, msg_to_rgb
+from fer_ros.messages.qos import BEST_EFFORT, RELIABLE, choose_reliability
+from fer_ros.messages.step import process_image_msg
+from fer_ros.parameters.node import NODE_NAME, apply_params, param_specs, settings_from_params
 from fer_ros.perception.alignment import FaceAligner
 from fer_ros.perception.latest import LatestFrame
 from fer_ros.pipeline import FramePipeline
-from fer_ros.ros.convert import MessageTypes, msg_to_rgb
 from fer_ros.ros.node_main import declare
 from fer_ros.ros.node_main import main as node_main
-from fer_ros.ros.params import NODE_NAME, apply_params, param_specs, settings_from_params
-from fer_ros.ros.qos import BEST_EFFORT, RELIABLE, choose_reliability
-from fer_ros.ros.stats import ERROR, OK, WARN, FrameStats, Thresholds
-from fer_ros.ros.step import process_image_msg
 
 # Depth 1 because only the newest frame matters (the stock SensorDataQoS keeps 5); the
-# reliability follows the camera's publishers (fer_ros.ros.qos).
+# reliability follows the camera's publishers (fer_ros.messages.qos).
 RELIABILITY = {RELIABLE: ReliabilityPolicy.RELIABLE, BEST_EFFORT: ReliabilityPolicy.BEST_EFFORT}
 QOS_CHECK_PERIOD = 1.0  # seconds between two looks at the camera's publishers (camera_qos=auto)
 DISCOVERY_WAIT = 2.0  # seconds camera_qos=auto waits for the camera's publishers before its first subscription
@@ -62,7 +62,7 @@ class FerNode(Node):
         self._types = MessageTypes.from_rclpy()
         hri_types = None
         if self._settings.ros4hri:  # hri_msgs is optional: imported only when asked for, checked before the model loads
-            from fer_ros.ros.hri_map import ALIGNED_SIZE
+            from fer_ros.messages.hri_map import ALIGNED_SIZE
             from fer_ros.ros.hri_publisher import HriPublisher, load_hri_types
             hri_types = load_hri_types()
         self.get_logger().info("loading the model and running a warm-up inference")
@@ -214,6 +214,9 @@ class FerNode(Node):
         worker = getattr(self, "_worker", None)
         if worker is not None and worker.is_alive():
             worker.join(timeout=10.0)
+        pipeline = getattr(self, "_pipeline", None)
+        if pipeline is not None and (worker is None or not worker.is_alive()):
+            pipeline.close()  # stops the background detection thread; not under a frame still in progress
         if getattr(self, "_hri", None) is not None:
             self._hri.close()
         super().destroy_node()

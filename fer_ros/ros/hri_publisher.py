@@ -1,4 +1,4 @@
-"""ROS4HRI (REP-155) output of fer_node: the thin rclpy half of fer_ros.ros.hri_map.
+"""ROS4HRI (REP-155) output of fer_node: the thin rclpy half of fer_ros.messages.hri_map.
 
 Per processed frame: the ids of the faces in view on /humans/faces/tracked (hri_msgs/IdsList),
 and per face /humans/faces/<id>/roi, /landmarks, /expression and (drawn only while somebody
@@ -14,9 +14,9 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from fer_ros.errors import FerError
+from fer_ros.messages import hri_map
+from fer_ros.messages.convert import MessageTypes, rgb_to_image_msg
 from fer_ros.perception.alignment import FaceAligner
-from fer_ros.ros import hri_map
-from fer_ros.ros.convert import MessageTypes, rgb_to_image_msg
 from fer_ros.types import Detection, FrameResult, RGBImage
 
 MISSING_HRI_MSGS = ("ros4hri=true needs the ROS4HRI message package hri_msgs, which is not installed: "

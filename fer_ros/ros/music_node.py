@@ -12,13 +12,13 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from fer_ros.errors import FerError
+from fer_ros.messages.convert import MessageTypes, decision_to_msg, result_from_msg, stamp_to_seconds
 from fer_ros.music.backends import make_backend
 from fer_ros.music.mapping import load_config
+from fer_ros.music.parameters import music_param_specs, music_settings_from_params
 from fer_ros.music.policy import Decision, MusicPolicy
-from fer_ros.ros.convert import MessageTypes, decision_to_msg, result_from_msg, stamp_to_seconds
 from fer_ros.ros.node_main import declare
 from fer_ros.ros.node_main import main as node_main
-from fer_ros.ros.params import music_param_specs, music_settings_from_params
 
 NODE_NAME = "music_controller"
 TIMER_PERIOD_S = 0.5  # how often the no-face rule is checked when /emotions goes quiet

@@ -15,7 +15,7 @@ from rclpy.logging import get_logger
 from rclpy.node import Node
 
 from fer_ros.errors import FerError
-from fer_ros.ros.params import ParamSpec
+from fer_ros.parameters.spec import ParamSpec
 
 
 def descriptor(spec: ParamSpec) -> ParameterDescriptor:

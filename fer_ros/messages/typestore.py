@@ -14,7 +14,7 @@ from rosbags.typesys import Stores, get_types_from_msg
 from rosbags.typesys import get_typestore as _rosbags_typestore
 
 from fer_ros.errors import FerError
-from fer_ros.ros.convert import MessageTypes
+from fer_ros.messages.convert import MessageTypes
 
 PACKAGE = "fer_ros"
 MESSAGES = ("Emotion", "EmotionArray", "NowPlaying")
@@ -25,7 +25,7 @@ DEFAULT_DISTRO = "humble"  # base store for the standard messages; their definit
 
 def msg_dirs() -> list[Path]:
     """Candidate directories holding our .msg files, most specific first."""
-    here = Path(__file__).resolve().parent  # fer_ros/ros
+    here = Path(__file__).resolve().parent  # fer_ros/messages
     dirs = [here.parent / "_msg", here.parent.parent / "msg"]
     try:
         from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
@@ -73,5 +73,5 @@ def get_typestore(distro: str = DEFAULT_DISTRO) -> Any:
 
 
 def message_types(store: Any) -> MessageTypes:
-    """Message classes of ``store`` for ``fer_ros.ros.convert``."""
+    """Message classes of ``store`` for ``fer_ros.messages.convert``."""
     return MessageTypes.from_typestore(store)

@@ -6,8 +6,8 @@ rows may be padded, ``data`` may be bytes, array.array, list or numpy) and
 ``sensor_msgs/CompressedImage`` in jpeg or png become an ``RGBImage``, through OpenCV's colour
 conversions; anything else raises ``FerError`` naming the problem. This is our cv_bridge: one
 tested converter that needs no ROS (cv_bridge for ROS 2 is not on PyPI). Outgoing images are
-built from the classes in ``fer_ros.ros.convert.MessageTypes``; import everything from
-``fer_ros.ros.convert``, which re-exports this module.
+built from the classes in ``fer_ros.messages.convert.MessageTypes``; import everything from
+``fer_ros.messages.convert``, which re-exports this module.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from fer_ros.imageio import decode_rgb, encode_rgb
 from fer_ros.types import RGBImage, as_rgb_image
 
 if TYPE_CHECKING:
-    from fer_ros.ros.convert import MessageTypes
+    from fer_ros.messages.convert import MessageTypes
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ What fer_node publishes under /humans/faces/ when ``ros4hri`` is on: the ids of 
 view, and per face its box, aligned crop, landmarks and expression. Everything here is pure
 (ids, the class -> expression table, normalised coordinates, which faces came and went); the
 messages are built by field name from classes passed in as ``HriTypes`` (rclpy's generated
-hri_msgs in the node, a rosbags typestore in tests), like ``fer_ros.ros.convert`` does for ours.
+hri_msgs in the node, a rosbags typestore in tests), like ``fer_ros.messages.convert`` does for ours.
 """
 from __future__ import annotations
 

@@ -9,24 +9,21 @@ List settings map to ROS types that rcl can type without a value: lists of numbe
 arrays; lists of strings (``classifier.weights``) are one comma-separated string, because an
 empty list has no type in a ROS parameter file.
 
-``python -m fer_ros.ros.params`` prints the commented ``config/fer.yaml``.
+``python -m fer_ros.parameters.node`` prints the commented ``config/fer.yaml``.
 """
 from __future__ import annotations
 
 import copy
+import os
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
-from fer_ros.config import PipelineConfig, flatten, iter_settings, set_setting, setting
+from fer_ros.config import PipelineConfig, iter_settings, set_setting, setting
 from fer_ros.errors import FerError
-from fer_ros.music.mapping import BACKENDS, FOLLOW_MODES, STRATEGIES
-from fer_ros.ros.paramspec import ParamSpec, specs_of, yaml_value
+from fer_ros.parameters.files import NODE_NAME, load_params_file
+from fer_ros.parameters.spec import ParamSpec, specs_of, yaml_value
 
-NODE_NAME = "fer_node"
 # Parameters rclpy gives every node (QoS overrides of its publishers, the simulated clock): a
 # fer_node parameter file may hold them; they are passed on to the node and not checked here.
 ROS_STANDARD = ("use_sim_time", "start_type_description_service")
@@ -67,18 +64,6 @@ class NodeSettings:
         return self
 
 
-@dataclass
-class MusicNodeSettings:
-    """Parameters of music_controller: which mapping file, and overrides of its choices ('' = the file's)."""
-
-    config_file: str = setting("", "music mapping YAML (see config/music.yaml); '' = built-in defaults")
-    backend: str = setting("", "player backend; '' = the mapping file's", choices=("",) + BACKENDS)
-    dry_run: bool = setting(False, "never start a player (log backend)")
-    follow: str = setting("", "which face drives the music; '' = the mapping file's", choices=("",) + FOLLOW_MODES)
-    strategy: str = setting("", "match or uplift the mood; '' = the mapping file's", choices=("",) + STRATEGIES)
-    track_id: int = setting(-1, "face to follow (implies follow=track_id); -1 = the mapping file's", min=-1, max=2**31 - 1)
-
-
 def pipeline_param_specs(config: PipelineConfig | None = None) -> list[ParamSpec]:
     """Parameters for every pipeline setting, defaults taken from ``config`` (or the built-in ones)."""
     return specs_of(config if config is not None else PipelineConfig())
@@ -86,22 +71,6 @@ def pipeline_param_specs(config: PipelineConfig | None = None) -> list[ParamSpec
 
 def node_param_specs(settings: NodeSettings | None = None) -> list[ParamSpec]:
     return specs_of(settings if settings is not None else NodeSettings())
-
-
-def music_param_specs() -> list[ParamSpec]:
-    """Every parameter music_controller declares."""
-    return specs_of(MusicNodeSettings())
-
-
-def music_settings_from_params(values: Mapping[str, Any]) -> MusicNodeSettings:
-    """Validated music_controller settings from its ROS parameter values."""
-    settings = MusicNodeSettings()
-    specs = {s.name: s for s in music_param_specs()}
-    for name, value in values.items():
-        if name not in specs:
-            raise FerError(f"unknown music_controller parameter '{name}'; known: {', '.join(sorted(specs))}")
-        set_setting(settings, name, specs[name].from_ros(value))
-    return settings
 
 
 def param_specs() -> list[ParamSpec]:
@@ -147,35 +116,7 @@ def is_ros_standard(name: str) -> bool:
     return name in ROS_STANDARD or name.startswith(ROS_STANDARD_PREFIXES)
 
 
-def load_params_file(path: str | Path, node_name: str = NODE_NAME) -> dict[str, Any]:
-    """Flat ``{name: value}`` of a ROS parameter file's entries for ``node_name``.
-
-    Accepts the keys rcl would match for a node of that name in any namespace: ``fer_node``,
-    ``/ns/fer_node``, ``/**`` and ``/**/fer_node``; later entries override earlier ones.
-    """
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise FerError(f"cannot read parameter file {path}: {exc.strerror}; check the config_file path") from None
-    except yaml.YAMLError as exc:
-        raise FerError(f"parameter file {path} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise FerError(f"{path} is not a ROS parameter file; expected '{node_name}: ros__parameters: ...'")
-    values: dict[str, Any] = {}
-    for key, entry in data.items():
-        key = str(key)
-        if key == "/**" or key.rstrip("/").split("/")[-1] == node_name:
-            params = entry.get("ros__parameters") if isinstance(entry, dict) else None
-            if not isinstance(params, dict):
-                raise FerError(f"{path}: entry '{key}' has no 'ros__parameters' mapping")
-            values.update(flatten(params))
-    if not values:
-        raise FerError(f"{path} has no parameters for {node_name}; expected '{node_name}: ros__parameters: ...'")
-    return values
-
-
-def load_fer_yaml(path: str | Path) -> tuple[PipelineConfig, NodeSettings]:
+def load_fer_yaml(path: str | os.PathLike) -> tuple[PipelineConfig, NodeSettings]:
     """Read config/fer.yaml (or a user copy) into validated configs."""
     try:
         return settings_from_params(load_params_file(path))
@@ -211,8 +152,8 @@ def render_params_yaml(node_name: str = NODE_NAME) -> str:
     """The commented parameter file: every parameter with its default, meaning, unit and range."""
     lines = [
         f"# Parameters of {node_name}: every setting of the node and of its pipeline, at its default.",
-        "# Generated from the settings in fer_ros/config.py and fer_ros/ros/params.py:",
-        "#   python -m fer_ros.ros.params > config/fer.yaml",
+        "# Generated from the settings in fer_ros/config.py and fer_ros/parameters/node.py:",
+        "#   python -m fer_ros.parameters.node > config/fer.yaml",
         "# 'live' settings can be changed while running, e.g.",
         f"#   ros2 param set /{node_name} smoother.hysteresis 1.0",
         "# the others are read once at start-up.",

@@ -6,7 +6,7 @@ are built by keyword with every field given: rosbags classes are dataclasses tha
 fields, rclpy classes accept keywords and check types. The two differ only in how numeric
 arrays are stored (rclpy: ``array.array``, rosbags: numpy), which ``MessageTypes`` carries.
 
-Images (camera messages to ``RGBImage`` and back) live in ``fer_ros.ros.images`` and are
+Images (camera messages to ``RGBImage`` and back) live in ``fer_ros.messages.images`` and are
 re-exported here, so callers import every conversion from this module.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from fer_ros.errors import FerError
-from fer_ros.ros.images import (  # noqa: F401  (re-exported: the one conversion layer)
+from fer_ros.messages.images import (  # noqa: F401  (re-exported: the one conversion layer)
     ENCODINGS,
     OUTPUT_ENCODINGS,
     SUPPORTED_ENCODINGS,
@@ -77,7 +77,7 @@ class MessageTypes:
                        CompressedImage=t["sensor_msgs/msg/CompressedImage"],
                        float32_array=numpy_float32_array, uint8_array=numpy_uint8_array)
         except KeyError as exc:
-            raise FerError(f"typestore lacks {exc.args[0]}; build it with fer_ros.ros.typestore.get_typestore()") from None
+            raise FerError(f"typestore lacks {exc.args[0]}; build it with fer_ros.messages.typestore.get_typestore()") from None
 
 
 def rclpy_float32_array(values: np.ndarray) -> array.array:

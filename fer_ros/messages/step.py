@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fer_ros.ros.convert import MessageTypes, frame_result_to_msg, msg_to_rgb, rgb_to_image_msg, stamp_to_seconds
+from fer_ros.messages.convert import MessageTypes, frame_result_to_msg, msg_to_rgb, rgb_to_image_msg, stamp_to_seconds
 from fer_ros.types import FrameResult, RGBImage
 
 

@@ -1,0 +1,121 @@
+"""The faces a training run sees: its training / validation split (rebuilt later from what a
+checkpoint records, so calibration and `evaluate --held-out` see the same validation faces), as
+tensors with their target distributions (one-hot, FER+ votes, teachers), and each epoch's order.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fer_ros.errors import FerError
+from fer_ros.learning.datasets import FaceDataset, load_dataset, split_train_val
+from fer_ros.learning.progress import log
+from fer_ros.models.checkpoint import LoadedModel, load_checkpoint
+from fer_ros.models.preprocess import Preprocessing, to_model_input
+
+SPLIT_ARGS = ("train_split", "labels", "val_fraction", "seed", "max_samples")  # what decides the validation faces
+
+
+@dataclass
+class Tensors:
+    x: torch.Tensor  # float32 [N, C, S, S], preprocessed
+    y: torch.Tensor  # int64 [N]
+    agreement: torch.Tensor | None
+    target: torch.Tensor  # float32 [N, C]: the training target distribution per face
+
+
+def split_run(full: FaceDataset, max_samples: int, val_fraction: float, seed: int,
+              ) -> tuple[FaceDataset, FaceDataset, FaceDataset]:
+    """(the faces used, training faces, validation faces): the first ``max_samples`` faces of ``full``
+    (all when 0), split as every run with this ``val_fraction`` and ``seed`` splits them."""
+    if max_samples:
+        full = full.subset(np.arange(min(max_samples, len(full))))
+    train, val = split_train_val(full, val_fraction, seed)
+    return full, train, val
+
+
+def run_faces(args: argparse.Namespace, dataset: FaceDataset | None = None) -> tuple[FaceDataset, FaceDataset, FaceDataset]:
+    """The faces of a run per ``args`` (``dataset``, if given, instead of loading ``args.data``), split."""
+    full = dataset if dataset is not None else load_dataset(args.data, args.train_split or None, args.labels,
+                                                            split_optional=True)
+    full, train, val = split_run(full, args.max_samples, args.val_fraction, args.seed)
+    if len(val) == 0:
+        raise FerError("validation split is empty; raise --val-fraction or use more data")
+    return full, train, val
+
+
+def validation_faces(loaded: LoadedModel, data: str) -> FaceDataset:
+    """The faces a checkpoint was validated (and calibrated) on, rebuilt from the training run it
+    records: data split, label set, validation share and seed. Faces it never trained on."""
+    recorded = loaded.meta.get("args") or {}
+    if not recorded:
+        raise FerError(f"'{loaded.path}' does not record its training run (meta.args); "
+                       "only checkpoints written by `fer-ros train` know their validation faces")
+    full = load_dataset(data, recorded.get("train_split") or None, recorded.get("labels", "fer2013"),
+                        split_optional=True)
+    _, _, val = split_run(full, recorded.get("max_samples"), recorded.get("val_fraction", 0.1), recorded.get("seed", 0))
+    if len(val) != loaded.meta.get("val_size", len(val)):
+        raise FerError(f"rebuilt validation split has {len(val)} faces but '{loaded.path}' was validated on "
+                       f"{loaded.meta['val_size']}; pass the same --data it was trained on")
+    return val
+
+
+def to_tensors(ds: FaceDataset, pre: Preprocessing, args: argparse.Namespace, teachers: bool = False) -> Tensors:
+    """``ds`` preprocessed, with its targets; ``teachers``: mix in the --teacher distribution (training faces)."""
+    agreement = None if ds.agreement is None else torch.from_numpy(ds.agreement)
+    target = target_distribution(ds, args)
+    if teachers and args.teacher:
+        target = (1 - args.distill) * target + args.distill * teacher_distribution(ds, args.teacher)
+    return Tensors(torch.from_numpy(to_model_input(ds.images, pre)), torch.from_numpy(ds.labels), agreement, target)
+
+
+def target_distribution(ds: FaceDataset, args: argparse.Namespace) -> torch.Tensor:
+    """(1 - W) * smoothed one-hot + W * FER+ vote distribution, W = --soft-labels."""
+    c = len(ds.class_names)
+    onehot = F.one_hot(torch.from_numpy(ds.labels), c).float()
+    hard = onehot * (1 - args.label_smoothing) + args.label_smoothing / c
+    w = args.soft_labels
+    if not w:
+        return hard
+    if ds.soft_labels is None:
+        raise FerError(f"--soft-labels needs FER+ votes, and {ds.source} has none; "
+                       "use the FER2013 npz with ferplus_votes or drop --soft-labels")
+    return (1 - w) * hard + w * torch.from_numpy(ds.soft_labels)
+
+
+def teacher_distribution(ds: FaceDataset, teachers: list[str]) -> torch.Tensor:
+    """Knowledge distillation targets: the teachers' calibrated probabilities (face + mirror, sum rule)
+    on the un-augmented training faces, computed once (augmentation is mild, so they stay valid)."""
+    from fer_ros.learning.evaluation import check_classes, predict
+    from fer_ros.learning.teacher import is_teacher_file, teacher_probabilities
+
+    probs = []
+    for path in teachers:
+        if is_teacher_file(path):  # a fine-tuned ImageNet teacher (fer_ros.learning.teacher)
+            probs.append(teacher_probabilities(path, ds.images, ds.class_names))
+            log(f"teacher {path}: {np.mean(probs[-1].argmax(1) == ds.labels):.4f} on the training faces")
+            continue
+        loaded = load_checkpoint(path)
+        check_classes(loaded, ds)
+        probs.append(predict(loaded, ds.images, torch.device("cpu"), mirror=True)[0])
+        log(f"teacher {loaded.path}: {np.mean(probs[-1].argmax(1) == ds.labels):.4f} on the training faces")
+    return torch.from_numpy(np.mean(probs, axis=0).astype(np.float32))
+
+
+def epoch_order(t: Tensors, epoch: int, args: argparse.Namespace, gen: torch.Generator) -> torch.Tensor:
+    """Sample indices for one epoch: shuffled, class-balanced, and/or easy-first."""
+    n = len(t.y)
+    pool = torch.arange(n)
+    if args.curriculum and epoch < args.curriculum and t.agreement is not None:
+        # easy-first: start with the most agreed-on half, grow to everything by the last curriculum epoch
+        share = 0.5 + 0.5 * epoch / args.curriculum
+        pool = torch.argsort(t.agreement, descending=True)[: max(1, int(n * share))]
+    if args.balanced:
+        counts = torch.bincount(t.y[pool], minlength=int(t.y.max()) + 1).float()
+        weights = 1.0 / counts[t.y[pool]]
+        return pool[torch.multinomial(weights, len(pool), replacement=True, generator=gen)]
+    return pool[torch.randperm(len(pool), generator=gen)]
