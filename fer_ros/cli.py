@@ -13,7 +13,8 @@ import sys
 
 from fer_ros.errors import FerError
 
-COMMANDS = ["detect", "demo", "train", "evaluate", "calibrate", "stability", "replay", "make_bag", "music", "bench"]
+COMMANDS = ["detect", "demo", "train", "evaluate", "calibrate", "stability", "replay", "make_bag", "music", "bench",
+            "explain", "onset"]
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

@@ -32,7 +32,7 @@ class DetectorConfig:
     min_score: float = setting(0.9, "drop detections whose final score is below this", min=0.0, max=1.0, live=True)
     downscale: float = setting(1.0, "detect on the frame shrunk by this factor (1 = full size, 2 = half); boxes are mapped back", min=1.0, max=8.0, live=True)
     scale_factor: float = setting(0.709, "MTCNN image pyramid step", min=0.3, max=0.95, live=True)
-    runtime: str = setting("auto", "what runs MTCNN's networks on a CPU: onnxruntime (2-3x faster for these small nets), "
+    runtime: str = setting("auto", "what runs MTCNN's networks on a CPU: onnxruntime (the faster one: docs/performance.md), "
                                    "torch, or auto (onnxruntime when installed, else torch)",
                            choices=("auto", "torch", "onnxruntime"))
     background_lag: int = setting(3, "run the full-frame detection on a second thread while tracked faces are refreshed; its new "
@@ -52,7 +52,7 @@ class TrackerConfig:
     iou_threshold: float = setting(0.3, "smallest box IoU that continues a track", min=0.0, max=1.0, live=True)
     max_missed: int = setting(5, "detection rounds a track may miss before it ends (with tracker.refine every frame is a round)", min=0, max=1000, live=True)
     refine: bool = setting(True, "refresh every tracked face on every frame with MTCNN's R-Net and O-Net on a window around "
-                                 "its predicted box (fresh box, landmarks and score, about 1 ms per face); false = carry the "
+                                 "its predicted box (fresh box, landmarks and score, far cheaper than a full detection); false = carry the "
                                  "last detected box between full detections", live=True)
     max_jump: float = setting(1.0, "fast faces: a track IoU could not match takes an unmatched face of similar size whose "
                                    "centre is within this many face widths of the predicted one (0 = IoU only)",
@@ -62,9 +62,9 @@ class TrackerConfig:
 @dataclass
 class SmootherConfig:
     method: str = setting("ema", "temporal smoothing of probabilities: ema or window (moving average)", choices=("ema", "window"), live=True)
-    window: float = setting(1.0, "smoothing time constant (ema) or window length (window), in seconds", min=0.0, max=60.0, live=True)
-    confidence_threshold: float = setting(0.55, "below this smoothed probability the label is 'uncertain' (bundled models: their validation faces below 0.55 are right 41 % (fer2013) and 50 % (ferplus) of the time, above it 79 % and 87 %)", min=0.0, max=1.0, live=True)
-    hysteresis: float = setting(0.5, "seconds a new emotion must dominate before the published label changes", min=0.0, max=60.0, live=True)
+    window: float = setting(0.2, "smoothing time constant (ema) or window length (window), in seconds", min=0.0, max=60.0, live=True)
+    confidence_threshold: float = setting(0.4, "below this smoothed probability the label is 'uncertain' (how often faces on each side of it are right: docs/model_cards.md)", min=0.0, max=1.0, live=True)
+    hysteresis: float = setting(0.3, "seconds a new emotion must dominate before the published label changes", min=0.0, max=60.0, live=True)
 
 
 @dataclass
@@ -72,18 +72,20 @@ class AnnotateConfig:
     show_probabilities: bool = setting(True, "draw a per-face probability bar chart", live=True)
     show_attention: bool = setting(False, "overlay the model's spatial attention map on each face", live=True)
     show_landmarks: bool = setting(True, "draw the 5 landmarks", live=True)
+    explain: bool = setting(False, "overlay a Grad-CAM heat map of each face's label: the regions that drove it (an extra "
+                                   "forward and backward pass per face and model while drawing; PyTorch models only)", live=True)
 
 
 @dataclass
 class ClassifierConfig:
-    weights: list = setting([], "checkpoint files or bundled model names (fer2013, ferplus); empty = fer2013; several = an ensemble")
+    weights: list = setting([], "checkpoint files or bundled model names (fer2013, ferplus); empty = ferplus; several = an ensemble")
     fusion: str = setting("sum", "ensemble fusion rule: sum (mean of probabilities) or product (normalised product)", choices=("sum", "product"))
     half: bool = setting(False, "half precision on CUDA")
     mirror: str = setting("auto", "also classify each face mirrored and average the two (test-time augmentation, a second "
-                                  "classifier pass per face): auto = as each checkpoint says (set when it gained at least 0.5 "
-                                  "points on the model's validation faces: the bundled ferplus +0.9, yes; fer2013 +0.3, no), "
+                                  "classifier pass per face): auto = as each checkpoint says (training decides it on the "
+                                  "model's validation faces; what each bundled model does: docs/model_cards.md), "
                                   "true / false = every model / none", choices=("auto", "true", "false"))
-    runtime: str = setting("auto", "what runs the network on a CPU: onnxruntime (about twice as fast), torch (TorchScript), "
+    runtime: str = setting("auto", "what runs the network on a CPU: onnxruntime (the faster one: docs/performance.md), torch (TorchScript), "
                                    "or auto (onnxruntime when installed and the network exports, else torch)",
                            choices=("auto", "torch", "onnxruntime"))
     device: str = setting("", "torch device for the classifier: auto, cpu, cuda or cuda:N; empty = the same as detector.device")
@@ -159,6 +161,11 @@ def set_setting(config: Any, dotted: str, value: Any) -> None:
     """Set ``config.<dotted>`` after checking name, type and range."""
     known = {name: f for name, _, f in iter_settings(config)}
     if dotted not in known:
+        inside = sorted(n for n in known if n.startswith(dotted + "."))
+        if inside:  # e.g. `detector: 5` in a YAML file, or --set detector=5
+            leaves = [n[len(dotted) + 1:] for n in inside]
+            raise FerError(f"unknown setting {dotted!r}: it is a section, so it cannot be {value!r}; give one of its settings "
+                           f"({', '.join(leaves)}), in YAML as '{dotted}: {{{leaves[0]}: ...}}' or as --set {inside[0]}=...")
         raise FerError(f"unknown setting {dotted!r}; known settings: {', '.join(sorted(known))}")
     current = config
     *parents, leaf = dotted.split(".")

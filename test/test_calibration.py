@@ -105,7 +105,7 @@ def test_temperature_changes_confidence_not_the_label(tmp_path):
 
 
 def test_named_weights_resolve_and_paths_pass_through(tmp_path):
-    assert resolve_weights(None) == resolve_weights("fer2013")
+    assert resolve_weights(None) == resolve_weights("ferplus")  # the default
     assert resolve_weights("fer2013").endswith(BUNDLED["fer2013"])
     assert resolve_weights(str(tmp_path / "x.pt")) == str(tmp_path / "x.pt")
     assert load_checkpoint("fer2013").class_names[3] == "happy"

@@ -25,9 +25,7 @@ from fer_ros.bags.replay import BadMessages, FaceRecord, FrameRecord, ReplayOpti
 from fer_ros.bags.replay_report import build_report, save_report, settle_times, track_stability, truth_per_frame
 from fer_ros.config import PipelineConfig
 from fer_ros.errors import FerError
-from fer_ros.models.checkpoint import default_weights_path
-from fer_ros.pipeline import FramePipeline
-from fer_ros.ros.convert import (
+from fer_ros.messages.convert import (
     frame_result_to_msg,
     make_header,
     result_from_msg,
@@ -35,7 +33,9 @@ from fer_ros.ros.convert import (
     rgb_to_image_msg,
     stamp_to_seconds,
 )
-from fer_ros.ros.typestore import message_types
+from fer_ros.messages.typestore import message_types
+from fer_ros.models.checkpoint import resolve_weights
+from fer_ros.pipeline import FramePipeline
 
 N = 6
 T0 = 1_700_000_000.0
@@ -50,7 +50,8 @@ def frames():
 
 @pytest.fixture(scope="module")
 def weights(tiny_checkpoint):
-    bundled = default_weights_path()
+    # FER2013's seven classes (no contempt): the label report below counts contempt frames as unknown
+    bundled = resolve_weights("fer2013")
     return bundled if os.path.exists(bundled) else tiny_checkpoint
 
 

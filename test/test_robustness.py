@@ -91,7 +91,7 @@ def test_evaluate_robustness_end_to_end_on_real_faces(tmp_path, capsys):
     plot = cv2.imread(str(out / "robustness.png"))
     assert plot is not None and plot.shape[0] > 200 and plot.std() > 5
     again = tmp_path / "again"
-    assert main(["evaluate", "--data", str(small), "--robustness", "--out", str(again), "--json"]) == 0
+    assert main(["evaluate", "--data", str(small), "--robustness", "--out", str(again), "--json", "--labels", "fer2013"]) == 0
     capsys.readouterr()
     second = json.loads((again / "robustness.json").read_text())
     assert [r["accuracy"] for r in second["conditions"]] == [r["accuracy"] for r in report["conditions"]]

@@ -4,13 +4,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fer_ros.config import PipelineConfig, iter_settings
+from fer_ros.config import PipelineConfig, SmootherConfig, iter_settings
 from fer_ros.errors import FerError
-from fer_ros.ros.params import (
+from fer_ros.parameters.files import load_params_file
+from fer_ros.parameters.node import (
     NodeSettings,
     apply_params,
     load_fer_yaml,
-    load_params_file,
     node_param_specs,
     param_specs,
     pipeline_param_specs,
@@ -68,7 +68,7 @@ def test_fer_yaml_comments_every_parameter_and_is_up_to_date():
     for line in text.splitlines():
         if line.strip() and not line.lstrip().startswith("#") and line.strip() not in ("fer_node:", "ros__parameters:"):
             assert "  # " in line and len(line.split("  # ", 1)[1]) > 10, f"uncommented line: {line!r}"
-    assert text == render_params_yaml(), "config/fer.yaml is stale: python -m fer_ros.ros.params > config/fer.yaml"
+    assert text == render_params_yaml(), "config/fer.yaml is stale: python -m fer_ros.parameters.node > config/fer.yaml"
 
 
 def test_settings_from_ros_values():
@@ -105,7 +105,7 @@ def test_apply_params_is_all_or_nothing_and_in_place():
     smoother = pipeline.smoother  # stages hold this object: changes must land in it
     with pytest.raises(FerError, match="tracker.iou_threshold"):
         apply_params(pipeline, node, {"smoother.hysteresis": 1.0, "tracker.iou_threshold": 2.0})
-    assert smoother.hysteresis == 0.5
+    assert smoother.hysteresis == SmootherConfig().hysteresis
     apply_params(pipeline, node, {"smoother.hysteresis": 1.0, "publish_annotated": False})
     assert pipeline.smoother is smoother and smoother.hysteresis == 1.0
     assert node.publish_annotated is False
@@ -146,7 +146,7 @@ def test_specs_accept_only_their_ros_type():
 
 
 def test_music_controller_parameters_are_derived_and_validated():
-    from fer_ros.ros.params import MusicNodeSettings, music_param_specs, music_settings_from_params
+    from fer_ros.music.parameters import MusicNodeSettings, music_param_specs, music_settings_from_params
 
     specs = {s.name: s for s in music_param_specs()}
     assert set(specs) == {"config_file", "backend", "dry_run", "follow", "strategy", "track_id"}
@@ -162,7 +162,7 @@ def test_music_controller_parameters_are_derived_and_validated():
 
 
 def test_ros_standard_parameters_in_a_params_file_are_accepted_and_others_still_refused(tmp_path):
-    from fer_ros.ros.params import is_ros_standard
+    from fer_ros.parameters.node import is_ros_standard
 
     path = tmp_path / "fer.yaml"
     path.write_text("fer_node:\n  ros__parameters:\n    use_sim_time: true\n    smoother.hysteresis: 1.5\n"
@@ -179,7 +179,7 @@ def test_ros_standard_parameters_in_a_params_file_are_accepted_and_others_still_
 def test_param_arguments_reach_a_real_node_with_their_ros_types():
     """What fer.launch.py hands fer_node (-p name:=value) gives the node every value, typed, in any namespace."""
     rclpy = pytest.importorskip("rclpy", reason="rclpy (ROS 2) not installed")
-    from fer_ros.ros.params import param_arguments
+    from fer_ros.parameters.node import param_arguments
 
     values = {s.name: s.default for s in param_specs()}
     values.update({"classifier.mirror": "true", "classifier.weights": "a.pt,b.pt", "image_topic": "/cam/image",

@@ -11,8 +11,8 @@ from fer_ros.config import PipelineConfig
 from fer_ros.device import resolve_device
 from fer_ros.emotions import match_classes
 from fer_ros.errors import FerError
-from fer_ros.learning import evaluation, training
-from fer_ros.learning.datasets import drop_duplicates_of, load_dataset, relabel
+from fer_ros.learning import cross_dataset, evaluation, robustness_report, training
+from fer_ros.learning.datasets import drop_duplicates_of, has_ferplus_votes, load_dataset, relabel
 from fer_ros.models.checkpoint import load_checkpoint
 from fer_ros.pipeline import FramePipeline
 
@@ -20,7 +20,11 @@ from fer_ros.pipeline import FramePipeline
 def register(sub) -> None:
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on a labelled face dataset",
                        description="Evaluate like the FER papers do. For the npz layout with no --split, every row is used.")
-    p.add_argument("--data", required=True, help="FER2013 .npz or .csv, or an ImageFolder directory")
+    p.add_argument("--data", required=True, action="append",
+                   help="FER2013 .npz or .csv, or an ImageFolder directory; repeat to evaluate on several sources, one table")
+    p.add_argument("--photos", action="store_true",
+                   help="the --data folders hold uncropped photos (root/<class>/<photo>): each photo's largest face goes "
+                        "through detect -> align -> classify like a camera frame; photos without a face are counted")
     p.add_argument("--split", default=None, help="npz/csv Usage (Training, PublicTest) or a sub-folder; default: all rows")
     p.add_argument("--held-out", action="store_true",
                    help="evaluate on the checkpoint's own validation faces, rebuilt from the training run it records "
@@ -34,6 +38,11 @@ def register(sub) -> None:
     p.add_argument("--dedupe-against", default=None, metavar="SPLIT",
                    help="drop faces pixel-identical to a face of SPLIT (FER2013: PublicTest vs Training)")
     p.add_argument("--compare", default=None, metavar="WEIGHTS", help="second checkpoint: paired McNemar test on the same faces")
+    p.add_argument("--robustness", action="store_true",
+                   help="also score every face under seeded occlusion, lighting, rotation, blur, noise, JPEG and low-resolution "
+                        "perturbations at several severities (with --compare: both models on the same faces, McNemar per "
+                        "condition); --out gets robustness.json and robustness.png")
+    p.add_argument("--robustness-seed", type=int, default=0, metavar="SEED", help="seed of the --robustness perturbations")
     p.add_argument("--kfold", type=int, default=0, help="stratified k-fold cross-validation: train K models on the data")
     p.add_argument("--epochs", type=int, default=10, help="epochs per fold for --kfold")
     p.add_argument("--preset", default="small", help="model preset for --kfold")
@@ -50,21 +59,52 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    sources = args.data if isinstance(args.data, list) else [args.data]
+    if len(sources) > 1 and (args.kfold or args.held_out):
+        raise FerError("--kfold and --held-out take one --data source")
+    reports = []
+    for source in sources:
+        one = argparse.Namespace(**{**vars(args), "data": source, "out": cross_dataset.out_dir(args.out, source, len(sources))})
+        reports.append(evaluate_source(one))
+        if not args.json:
+            if len(sources) > 1:
+                print(f"== {source}")
+            show(reports[-1])
+    if args.json:
+        print(json.dumps(reports[0] if len(reports) == 1 else {"sources": reports}))
+    elif len(reports) > 1:
+        print(cross_dataset.format_sources(reports))
+    return 0
+
+
+def evaluate_source(args) -> dict:
+    """The report of one --data source (and its files under --out)."""
     if args.held_out and (args.split or args.labels or args.dedupe_against):
         raise FerError("--held-out takes the split and labels the checkpoint was trained with; drop --split, --labels and --dedupe-against")
     weights = args.weights or [None]
     if len(weights) > 1 and (args.held_out or args.kfold or args.compare):
         raise FerError("--held-out, --kfold and --compare take one checkpoint; pass --weights once")
+    if args.robustness and args.kfold:
+        raise FerError("--robustness scores trained models on a test set; drop --kfold")
+    if args.photos and (args.kfold or args.held_out or args.compare or args.robustness or args.through_pipeline):
+        raise FerError("--photos scores photos through the pipeline only; drop --kfold, --held-out, --compare, --robustness "
+                       "and --through-pipeline")
     device = resolve_device(args.device)
     defaults = PipelineConfig()  # evaluate what the robot runs when given no options
     args.mirror = defaults.classifier.mirror if args.mirror is None else str(args.mirror).lower()
     fusion = args.fusion or defaults.classifier.fusion
     if args.kfold:
         report = cross_validate(args)
+    elif args.photos:
+        cross_dataset.photo_folder(args.data)  # a wrong folder fails before the models load
+        with _pipeline(args, weights, fusion) as pipeline:
+            report = cross_dataset.evaluate_photos(pipeline, args.data)
     else:
         members = [load_checkpoint(w, device) for w in weights]
         loaded = members[0]
-        labels = args.labels or ("ferplus" if "contempt" in loaded.class_names else "fer2013")
+        # a FER+ model is scored on the FER+ labels where the data has the votes, else on the data's own labels
+        plus = "contempt" in loaded.class_names and has_ferplus_votes(args.data)
+        labels = args.labels or ("ferplus" if plus else "fer2013")
         data = training.validation_faces(loaded, args.data) if args.held_out else load_dataset(args.data, args.split, labels)
         if args.dedupe_against:
             data = drop_duplicates_of(data, load_dataset(args.data, args.dedupe_against, labels))
@@ -80,29 +120,46 @@ def run(args) -> int:
             other, other_probs = evaluation.evaluate_checkpoint(compared, other_ds, device, args.mirror)
             paired = evaluation.mcnemar(probs.argmax(1) == ds.labels, other_probs.argmax(1) == other_ds.labels)
             report["comparison"] = {"weights": args.compare, "accuracy": other["accuracy"], "macro_f1": other["macro_f1"], **paired}
+        if args.robustness:
+            report["robustness"] = robustness_report.run_models(members, ds, device, args.mirror, fusion, args.robustness_seed,
+                                                                (compared, other_ds) if args.compare else None)
         if args.through_pipeline:
-            config = PipelineConfig()
-            config.classifier.weights = [m.path for m in members]
-            config.classifier.mirror, config.classifier.fusion = args.mirror, fusion
-            config.detector.device = args.device
-            report["through_pipeline"] = evaluation.through_pipeline(FramePipeline(config), ds, upscale=args.upscale,
-                                                                    limit=args.through_pipeline)
+            with _pipeline(args, [m.path for m in members], fusion) as pipeline:
+                report["through_pipeline"] = evaluation.through_pipeline(pipeline, ds, upscale=args.upscale,
+                                                                         limit=args.through_pipeline)
     if args.out:
         report["files"] = evaluation.save_report(report, args.out)
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print(evaluation.format_report(report))
-        if "comparison" in report:
-            c = report["comparison"]
-            print(f"vs {c['weights']}: accuracy {c['accuracy']:.4f}, macro-F1 {c['macro_f1']:.4f}; "
-                  f"McNemar p = {c['p_value']:.4g} ({c['a_only_correct']} vs {c['b_only_correct']} discordant)")
-        if "through_pipeline" in report:
-            print("through the live pipeline: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-                                                        for k, v in report["through_pipeline"].items()))
-        for name, path in report.get("files", {}).items():
-            print(f"wrote {name}: {path}")
-    return 0
+        if "robustness" in report:
+            report["files"].update(robustness_report.save(report["robustness"], args.out))
+    return report
+
+
+def _pipeline(args, weights: list, fusion: str) -> FramePipeline:
+    """The live pipeline with these models, mirror and fusion, on --device."""
+    config = PipelineConfig()
+    config.classifier.weights = [w for w in weights if w]
+    config.classifier.mirror, config.classifier.fusion = args.mirror, fusion
+    config.detector.device = args.device
+    return FramePipeline(config)
+
+
+def show(report: dict) -> None:
+    """The text report of one source."""
+    print(evaluation.format_report(report))
+    if "photos" in report:
+        print(f"faces found in {report['faces_found']} of {report['photos']} photos; counting the rest as wrong, "
+              f"accuracy {report['accuracy_all']:.4f}")
+    if "comparison" in report:
+        c = report["comparison"]
+        print(f"vs {c['weights']}: accuracy {c['accuracy']:.4f}, macro-F1 {c['macro_f1']:.4f}; "
+              f"McNemar p = {c['p_value']:.4g} ({c['a_only_correct']} vs {c['b_only_correct']} discordant)")
+    if "robustness" in report:
+        print(robustness_report.format_table(report["robustness"]))
+    if "through_pipeline" in report:
+        print("through the live pipeline: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                                                    for k, v in report["through_pipeline"].items()))
+    for name, path in report.get("files", {}).items():
+        print(f"wrote {name}: {path}")
 
 
 def cross_validate(args) -> dict:

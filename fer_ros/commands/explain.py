@@ -25,7 +25,7 @@ def register(sub) -> None:
     p.add_argument("--every", type=int, default=1, metavar="N", help="videos: explain every N-th frame")
     p.add_argument("--max-frames", type=int, default=0, help="videos: stop after N frames read (0 = all)")
     p.add_argument("--weights", action="append", default=None,
-                   help="checkpoint or bundled model name (fer2013, ferplus); repeat for an ensemble (default: fer2013)")
+                   help="checkpoint or bundled model name (fer2013, ferplus); repeat for an ensemble (default: ferplus)")
     p.add_argument("--device", default="cpu", help="auto | cpu | cuda | cuda:N")
     p.set_defaults(func=run)
 

@@ -92,6 +92,16 @@ def check_labels(labels: np.ndarray, num_classes: int, source: str) -> None:
                        "fix the label data or bring the faces as an ImageFolder tree (one folder per class)")
 
 
+def has_ferplus_votes(path: str) -> bool:
+    """Whether ``path`` is an npz that carries FER+ votes (so an 8-class model can be scored on FER+ labels)."""
+    if not (path.endswith(".npz") and os.path.isfile(path)):
+        return False
+    try:
+        return "ferplus_votes" in np.load(path, allow_pickle=False).files
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile):
+        return False  # load_dataset names what is wrong with the file
+
+
 def load_dataset(path: str, split: str | None = None, label_set: str = "fer2013",
                  split_optional: bool = False) -> FaceDataset:
     """Dispatch on what ``path`` is: ``.npz`` (FER2013 + FER+ votes), ``.csv`` (FER2013), or a folder.

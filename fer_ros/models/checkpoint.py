@@ -18,9 +18,9 @@ from fer_ros.models.ams_cnn import AMSCNN, AMSConfig, build_model, config_to_dic
 from fer_ros.models.preprocess import Preprocessing
 
 FORMAT = "fer_ros.ams_cnn/1"
-DEFAULT_WEIGHTS = "fer_ams_small.pt"  # bundled in fer_ros/weights/
+DEFAULT_WEIGHTS = "ferplus_ams_small.pt"  # bundled in fer_ros/weights/: ferplus, chosen for real video (docs/model_cards.md)
 # Bundled models by name: --weights ferplus, classifier.weights: [ferplus]. Anything else is a path.
-BUNDLED = {"fer2013": DEFAULT_WEIGHTS, "ferplus": "ferplus_ams_small.pt"}
+BUNDLED = {"fer2013": "fer_ams_small.pt", "ferplus": DEFAULT_WEIGHTS}
 
 
 @dataclass

@@ -1,21 +1,24 @@
 """Classify aligned faces: every face of a frame in one batch, one or several checkpoints.
 
 Several checkpoints form an ensemble fused by the sum rule (mean of probabilities) or the
-product rule (normalised product), as in the "deep fusion" paper. Every member must share
-the class names; each keeps its own preprocessing, so members trained differently still mix.
+product rule (normalised product), as in the "deep fusion" paper. The first member's classes
+are the ensemble's; the others are matched to them by meaning, so a FER2013 model and a FER+
+model can vote together. Each keeps its own preprocessing, so members trained differently mix.
 """
 from __future__ import annotations
 
 import logging
 import warnings
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from fer_ros.emotions import match_classes
 from fer_ros.errors import FerError
+from fer_ros.models.ams_cnn import AMSOutput
 from fer_ros.models.checkpoint import LoadedModel, load_checkpoint, use_mirror
 from fer_ros.models.preprocess import to_model_input
 from fer_ros.models.runtime import RUNTIMES, checkpoint_key, onnx_forward, onnxruntime_available
@@ -37,11 +40,37 @@ def fuse(probabilities: list[np.ndarray], rule: str) -> np.ndarray:
     raise FerError(f"unknown fusion rule '{rule}'; choose one of {', '.join(FUSION_RULES)}")
 
 
+def class_map(member: LoadedModel, class_names: list[str], first: str) -> np.ndarray | None:
+    """Column of ``class_names`` for each of ``member``'s classes (-1: dropped), None when they are the same.
+
+    Members of an ensemble may be trained on different label sets (FER2013's seven, FER+'s eight):
+    classes are matched by meaning (``anger`` = ``angry``), a class the first member lacks is dropped
+    and the rest renormalised, and a class only the first member has gets no vote from this one.
+    """
+    if member.class_names == class_names:
+        return None
+    index = [-1 if i is None else i for i in match_classes(member.class_names, class_names)]
+    if sum(i >= 0 for i in index) < 2:
+        raise FerError(f"ensemble members share too few classes: {member.path} has {member.class_names}, "
+                       f"{first} has {class_names}")
+    return np.array(index)
+
+
+def to_classes(probs: np.ndarray, mapping: np.ndarray | None, n: int) -> np.ndarray:
+    """[N, C_member] probabilities -> [N, C] in the ensemble's classes (see ``class_map``)."""
+    if mapping is None:
+        return probs
+    out = np.zeros((len(probs), n), probs.dtype)
+    kept = mapping >= 0
+    out[:, mapping[kept]] = probs[:, kept]
+    return out / np.maximum(out.sum(1, keepdims=True), 1e-12)
+
+
 def fold_batchnorm(module: nn.Module) -> nn.Module:
     """Fold each eval-mode BatchNorm2d that follows a Conv2d in a Sequential into that conv, in place.
 
-    Exact at inference (same outputs to float rounding) and ~10% faster on a CPU core: one fewer
-    pass over every feature map. The module's state_dict changes (no BN keys), so only do this
+    Exact at inference (same outputs to float rounding) and faster on a CPU: one fewer pass over
+    every feature map. The module's state_dict changes (no BN keys), so only do this
     to a model that is used for inference and never saved.
     """
     for child in module.children():
@@ -57,8 +86,7 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
 def trace_for_cpu(model: nn.Module, in_chans: int, size: int) -> Callable:
     """A TorchScript trace of ``model``, frozen (constants folded, ReLUs fused into the convolutions).
 
-    Measured on one core of the 2-core target: about 25% less classifier time than eager
-    channels_last with folded BatchNorm (9.7 -> 7.2 ms for one face, 20.5 -> 16.7 ms for six).
+    Faster on a CPU than the eager model, even with folded BatchNorm (docs/performance.md).
     The first one or two calls with a new batch size run slower while the graph executor
     specialises. TorchScript is deprecated in recent torch releases, so when tracing fails the
     eager model is used.
@@ -67,30 +95,43 @@ def trace_for_cpu(model: nn.Module, in_chans: int, size: int) -> Callable:
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # deprecation notices and the tracer's shape-branch notes
-            return torch.jit.freeze(torch.jit.trace(model, example, check_trace=False).eval())
+            traced = torch.jit.freeze(torch.jit.trace(model, example, check_trace=False).eval())
     except Exception as exc:  # any tracing failure just means eager mode
         log.warning("TorchScript tracing failed (%s: %s); running the classifier in eager mode", type(exc).__name__, exc)
         return model
 
+    def forward(x: torch.Tensor) -> AMSOutput:
+        return AMSOutput(*traced(x))  # the trace returns a plain tuple
+    return forward
 
-def class_probabilities(forward: Callable, x: torch.Tensor, mirror: bool = False,
-                        temperature: float = 1.0) -> tuple[torch.Tensor, ...]:
+
+class ClassProbabilities(NamedTuple):
+    """``class_probabilities`` of a batch of faces."""
+
+    probabilities: torch.Tensor  # [B, C] softmax(logits / temperature), averaged with the mirror's when asked
+    attention: torch.Tensor  # [B, 1, h, w] of the unflipped faces
+    fusion_weights: torch.Tensor  # [B, P] of the unflipped faces
+
+
+def class_probabilities(forward: Callable[[torch.Tensor], AMSOutput], x: torch.Tensor, mirror: bool = False,
+                        temperature: float = 1.0) -> ClassProbabilities:
     """Softmax probabilities (of logits / ``temperature``), attention map and fusion weights for a batch.
 
+    ``forward``: an AMS-CNN module, or its trace or ONNX Runtime session (see ``EmotionClassifier``).
     ``mirror`` also classifies the horizontally flipped faces in the same forward pass and
     averages the two (test-time augmentation): expressions are left-right symmetric, so this
     cancels some of the crop's noise. Attention and fusion weights are the unflipped ones.
     """
     if not mirror:
-        logits, att, w = forward(x)
-        return torch.softmax(logits.float() / temperature, dim=1), att, w
+        out = forward(x)
+        return ClassProbabilities(torch.softmax(out.logits.float() / temperature, dim=1), out.attention, out.fusion_weights)
     n = len(x)
     both = torch.cat([x, x.flip(-1)])
     if x.is_contiguous(memory_format=torch.channels_last):
         both = both.contiguous(memory_format=torch.channels_last)
-    logits, att, w = forward(both)
-    p = torch.softmax(logits.float() / temperature, dim=1)
-    return (p[:n] + p[n:]) / 2, att[:n], w[:n]
+    out = forward(both)
+    p = torch.softmax(out.logits.float() / temperature, dim=1)
+    return ClassProbabilities((p[:n] + p[n:]) / 2, out.attention[:n], out.fusion_weights[:n])
 
 
 class EmotionClassifier:
@@ -106,10 +147,7 @@ class EmotionClassifier:
         self.members: list[LoadedModel] = [load_checkpoint(w, device) for w in (weights or [None])]
         self.mirror = [use_mirror(mirror, m) for m in self.members]  # per member (auto: as its checkpoint says)
         self.class_names = self.members[0].class_names
-        for m in self.members[1:]:
-            if m.class_names != self.class_names:
-                raise FerError(f"ensemble members disagree on classes: {m.path} has {m.class_names}, "
-                               f"{self.members[0].path} has {self.class_names}")
+        self._maps = [class_map(m, self.class_names, self.members[0].path) for m in self.members]
         self.half = half and device.type == "cuda"
         self._forward: list[Callable] = []  # per member: the module, its CPU trace or an ONNX Runtime session
         self.runtime = "torch"  # what runs every member (ONNX Runtime only on the CPU)
@@ -167,14 +205,14 @@ class EmotionClassifier:
         if not faces:
             return []
         probs, attention, weights = [], None, None
-        for m, forward, mirror in zip(self.members, self._forward, self.mirror):
+        for m, forward, mirror, mapping in zip(self.members, self._forward, self.mirror, self._maps):
             x = torch.from_numpy(to_model_input(np.stack(faces), m.preprocessing)).to(self.device)
             x = x.half() if self.half else x
             if self.device.type == "cpu":
                 x = x.contiguous(memory_format=torch.channels_last)
-            p, att, w = class_probabilities(forward, x, mirror, m.temperature)
-            probs.append(p.cpu().numpy())
+            out = class_probabilities(forward, x, mirror, m.temperature)
+            probs.append(to_classes(out.probabilities.cpu().numpy(), mapping, len(self.class_names)))
             if attention is None:
-                attention, weights = att[:, 0].float().cpu().numpy(), w.float().cpu().numpy()
+                attention, weights = out.attention[:, 0].float().cpu().numpy(), out.fusion_weights.float().cpu().numpy()
         fused = fuse(probs, self.fusion) if len(probs) > 1 else probs[0]
         return [Classification(fused[i].astype(np.float32), attention[i], weights[i]) for i in range(len(faces))]
