@@ -1,1 +1,1 @@
-"""Training and measuring: datasets, training, evaluation, video stability and the speed benchmark."""
+"""Learning: datasets, training (and the pretrained teacher), evaluation, robustness and onset sequences."""

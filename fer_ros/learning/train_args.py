@@ -61,7 +61,7 @@ def _targets(p: argparse.ArgumentParser) -> None:
     p.add_argument("--distill", type=float, default=0.5, metavar="W",
                    help="weight 0..1 of the teachers' distribution in the target")
     p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
-                   help="mixup with Beta(ALPHA, ALPHA) (0 = off, the default: 0.6 points lower on FER2013 in an A/B)")
+                   help="mixup with Beta(ALPHA, ALPHA) (0 = off, the default: it lost its A/B, docs/experiments.md)")
 
 
 def _weights(p: argparse.ArgumentParser) -> None:
@@ -81,8 +81,8 @@ def _sampling_and_augmentation(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-clahe", action="store_true", help="train without CLAHE (stored in the checkpoint)")
     p.add_argument("--shift", type=float, default=0.08, help="random shift as a fraction of the size (0 = off)")
     p.add_argument("--scale", type=float, default=0.0,
-                   help="random zoom in 1 +- SCALE (0 = off; faces vary in size live). With --erase 0.5 it cost "
-                        "the 90-epoch FER2013 small 1.4 points on PublicTest")
+                   help="random zoom in 1 +- SCALE (0 = off; faces vary in size live; with --erase it lost its A/B, "
+                        "docs/experiments.md)")
     p.add_argument("--erase", type=float, default=0.0, metavar="P",
                    help="random erasing (Zhong et al. 2020): with probability P blank a rectangle of 2-25 %% of the face "
                         "to the mean pixel, as hands, glasses and hair do (0 = off; see --scale for what it measured)")
@@ -92,7 +92,7 @@ def _run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--bf16", action="store_true",
-                   help="bfloat16 autocast on CPU (1.2-1.4x faster per step where the CPU has bf16 instructions); "
+                   help="bfloat16 autocast on CPU (faster per step where the CPU has bf16 instructions; docs/training.md); "
                         "weights, optimizer and validation stay fp32. CUDA always uses fp16 autocast")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     p.add_argument("--out", default="runs/train", help="output directory (best.pt, last.pt, history.json)")

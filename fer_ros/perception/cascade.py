@@ -40,9 +40,8 @@ log = logging.getLogger(__name__)
 
 RNET_SIZE, ONET_SIZE = 24, 48  # input sizes of R-Net and O-Net
 # Non-maximum suppression limits of the original MTCNN (IoU; the last one intersection over the
-# smaller box). A tighter limit after R-Net (0.4) sends fewer windows to O-Net and detects 13-30%
-# faster, but measured on 400 FER2013 test faces upscaled to 192 px it found 2% fewer faces
-# (0.88 vs 0.90), so the original values stay.
+# smaller box). A tighter limit after R-Net sends fewer windows to O-Net and detects faster, but
+# finds fewer faces (docs/performance.md), so the original values stay.
 NMS_SCALE, NMS_PNET, NMS_RNET, NMS_ONET = 0.5, 0.7, 0.7, 0.7
 
 
@@ -161,7 +160,7 @@ class MtcnnCascade:
 
         For a face that moved too far for ``refine`` (a fast face, or one found on an older frame):
         P-Net on a region three box widths wide at the pyramid levels for faces of 0.6-1.6 times
-        the box, then R-Net and O-Net: 6-12 ms for a 45-90 px face, against 20-45 ms for the frame. Returns
+        the box, then R-Net and O-Net: a fraction of the cost of the whole frame. Returns
         the face nearest the box's centre (box [4], score, landmarks [5, 2]) or None.
         """
         height, width = image.shape[:2]
