@@ -152,9 +152,16 @@ def save_confusion_png(metrics: dict, path: str, title: str = "") -> None:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title or f"accuracy {metrics['accuracy']:.1%}, macro-F1 {metrics['macro_f1']:.3f}")
+    save_figure(fig, path, dpi=120)
+
+
+def save_figure(fig, path: str, dpi: int) -> None:
+    """Lay out, write (creating the folder) and free a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
 
 

@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from fer_ros.learning.evaluation import classification_metrics, mcnemar, predict
+from fer_ros.learning.evaluation import classification_metrics, mcnemar, predict, save_figure
 from fer_ros.learning.robustness import SUITE, perturb
 from fer_ros.models.checkpoint import LoadedModel, use_mirror
 from fer_ros.models.inference import fuse
@@ -116,10 +116,7 @@ def save_plot(report: dict, path: str, title: str = "") -> None:
     models = " + ".join(os.path.splitext(os.path.basename(w))[0] for w in report.get("weights", []))
     ax.set_title(title or f"{models + ': ' if models else ''}accuracy under perturbation ({report['faces']} faces)")
     ax.legend(fontsize=7, loc="lower left", ncol=2)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def save(report: dict, out_dir: str, title: str = "") -> dict:

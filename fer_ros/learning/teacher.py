@@ -103,24 +103,31 @@ def predict(model: EfficientNetLite0, images: np.ndarray, size: int, batch: int 
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
-def is_teacher_file(path: str) -> bool:
-    """True for a run file this module wrote (``last.pt``), as opposed to an AMS-CNN checkpoint."""
+def load_teacher(path: str) -> dict | None:
+    """The run file this module wrote (``last.pt``), or None for anything else (an AMS-CNN checkpoint)."""
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # not ours to judge: the checkpoint loader gives the one-line error
-        return False
-    return isinstance(ck, dict) and "size" in ck and "model" in ck and "heads.fer2013.weight" in ck["model"]
+        return None
+    ours = isinstance(ck, dict) and "size" in ck and "model" in ck and "heads.fer2013.weight" in ck["model"]
+    return ck if ours else None
 
 
-def teacher_probabilities(path: str, images: np.ndarray, class_names: list[str]) -> np.ndarray:
-    """Face + mirror probabilities of a fine-tuned teacher, from the head whose classes are ``class_names``."""
-    ck = torch.load(path, map_location="cpu", weights_only=True)
-    model = build(pretrained=False)
-    model.load_state_dict(ck["model"])
+def is_teacher_file(path: str) -> bool:
+    return load_teacher(path) is not None
+
+
+def teacher_probabilities(teacher: str | dict, images: np.ndarray, class_names: list[str]) -> np.ndarray:
+    """Face + mirror probabilities of a fine-tuned teacher (its path or its loaded run file), from the
+    head whose classes are ``class_names``."""
     names = {"fer2013": FER2013_CLASSES, "ferplus": FERPLUS_CLASSES}
     head = next((k for k, v in names.items() if [c.lower() for c in v] == [c.lower() for c in class_names]), None)
     if head is None:
-        raise FerError(f"teacher {path} knows the FER2013 and FER+ classes, not {class_names}")
+        raise FerError(f"teacher {teacher if isinstance(teacher, str) else ''} knows the FER2013 and FER+ classes, "
+                       f"not {class_names}")
+    ck = torch.load(teacher, map_location="cpu", weights_only=True) if isinstance(teacher, str) else teacher
+    model = build(pretrained=False)
+    model.load_state_dict(ck["model"])
     return predict(model, images, int(ck["size"]))[head]
 
 

@@ -91,12 +91,13 @@ def teacher_distribution(ds: FaceDataset, teachers: list[str]) -> torch.Tensor:
     """Knowledge distillation targets: the teachers' calibrated probabilities (face + mirror, sum rule)
     on the un-augmented training faces, computed once (augmentation is mild, so they stay valid)."""
     from fer_ros.learning.evaluation import check_classes, predict
-    from fer_ros.learning.teacher import is_teacher_file, teacher_probabilities
+    from fer_ros.learning.teacher import load_teacher, teacher_probabilities
 
     probs = []
     for path in teachers:
-        if is_teacher_file(path):  # a fine-tuned ImageNet teacher (fer_ros.learning.teacher)
-            probs.append(teacher_probabilities(path, ds.images, ds.class_names))
+        teacher = load_teacher(path)  # a fine-tuned ImageNet teacher (fer_ros.learning.teacher), read once
+        if teacher is not None:
+            probs.append(teacher_probabilities(teacher, ds.images, ds.class_names))
             log(f"teacher {path}: {np.mean(probs[-1].argmax(1) == ds.labels):.4f} on the training faces")
             continue
         loaded = load_checkpoint(path)
