@@ -13,6 +13,7 @@ import argparse
 import itertools
 import json
 import os
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -20,8 +21,8 @@ from fer_ros.config import PipelineConfig, SmootherConfig
 from fer_ros.imageio import open_source
 from fer_ros.learning.datasets import load_dataset
 from fer_ros.learning.onset import OnsetTiming, classify_sequences, make_sequences, replay
+from fer_ros.measure.stability import shot_stability
 from fer_ros.perception.smoothing import EmotionSmoother
-from fer_ros.types import UNCERTAIN
 
 
 def video_probabilities(weights: str, video: str, mirror: str) -> tuple[list, list[str], float]:
@@ -42,21 +43,17 @@ def video_probabilities(weights: str, video: str, mirror: str) -> tuple[list, li
 
 
 def video_figures(rows: list, names: list[str], fps: float, cuts: list[int], frames: int, cfg: SmootherConfig) -> dict:
+    """The clip's worst shot under ``cfg``: the probabilities replayed through a smoother, then the
+    per-shot figures of `fer-ros stability` (fer_ros.measure.stability) on the labels it publishes."""
     sm = EmotionSmoother(cfg, names)
-    bounds = [0] + cuts + [frames]
-    shots = []
-    published = [(i, t, sm.update(t, p, s).label) for i, t, s, p in rows]
-    for lo, hi in zip(bounds, bounds[1:]):
-        shot = [(i, t, lbl) for i, t, lbl in published if lo <= i < hi]
-        if not shot:
-            continue
-        flips, last = 0, {}
-        for i, t, lbl in shot:
-            flips += t in last and last[t][1] != lbl and last[t][0] == i - 1
-            last[t] = (i, lbl)
-        shots.append({"uncertain": np.mean([lbl == UNCERTAIN for _, _, lbl in shot]),
-                      "flips_per_min": flips / (len(shot) / fps / 60)})
-    return {"uncertain_max": max(s["uncertain"] for s in shots), "flips_max": max(s["flips_per_min"] for s in shots)}
+    results = [SimpleNamespace(faces=[]) for _ in range(frames)]
+    for i, t, s, p in rows:
+        published = sm.update(t, p, s)
+        results[i].faces.append(SimpleNamespace(track_id=t, label=published.label, confidence=published.confidence,
+                                                raw_label=names[int(np.argmax(p))]))
+    shots = [s for s in shot_stability(results, cuts, fps) if s.face_frames]
+    return {"uncertain_max": max(s.uncertain_fraction for s in shots),
+            "flips_max": max(s.label_flips_per_minute for s in shots)}
 
 
 def main() -> None:

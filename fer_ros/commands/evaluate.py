@@ -13,6 +13,8 @@ from fer_ros.emotions import match_classes
 from fer_ros.errors import FerError
 from fer_ros.learning import cross_dataset, evaluation, robustness_report, training
 from fer_ros.learning.datasets import drop_duplicates_of, has_ferplus_votes, load_dataset, relabel
+from fer_ros.learning.train_args import get_args_parser
+from fer_ros.learning.train_data import validation_faces
 from fer_ros.models.checkpoint import load_checkpoint
 from fer_ros.pipeline import FramePipeline
 
@@ -105,7 +107,7 @@ def evaluate_source(args) -> dict:
         # a FER+ model is scored on the FER+ labels where the data has the votes, else on the data's own labels
         plus = "contempt" in loaded.class_names and has_ferplus_votes(args.data)
         labels = args.labels or ("ferplus" if plus else "fer2013")
-        data = training.validation_faces(loaded, args.data) if args.held_out else load_dataset(args.data, args.split, labels)
+        data = validation_faces(loaded, args.data) if args.held_out else load_dataset(args.data, args.split, labels)
         if args.dedupe_against:
             data = drop_duplicates_of(data, load_dataset(args.data, args.dedupe_against, labels))
         ds, absent = relabel(data, loaded.class_names)  # by class name and its aliases, not by position
@@ -170,7 +172,7 @@ def cross_validate(args) -> dict:
     for k, test_idx in enumerate(folds):
         train_idx = np.setdiff1d(np.arange(len(ds)), test_idx)
         out = os.path.join(args.out or "runs/kfold", f"fold{k}")
-        targs = training.get_args_parser().parse_args(["--data", args.data, "--preset", args.preset, "--epochs",
+        targs = get_args_parser().parse_args(["--data", args.data, "--preset", args.preset, "--epochs",
                                                        str(args.epochs), "--out", out, "--device", args.device])
         result = training.main(targs, dataset=ds.subset(train_idx))
         m, probs = evaluation.evaluate_checkpoint(load_checkpoint(result["best"]), ds.subset(test_idx), resolve_device(args.device))

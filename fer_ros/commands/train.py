@@ -1,11 +1,11 @@
 """`fer-ros train`: train AMS-CNN (see fer_ros.learning.training for the recipe)."""
 from __future__ import annotations
 
-import math
 import os
 
 from fer_ros.errors import FerError
 from fer_ros.learning import training
+from fer_ros.learning.train_args import check_options
 from fer_ros.outputs import check_output_dir
 
 OUT_FILES = ("best.pt", "best_raw.pt", "last.pt", "history.json")
@@ -19,17 +19,8 @@ def register(sub) -> None:
 
 
 def check_args(args) -> None:
-    """Options that would fail (or silently do nothing) only after the data loaded or an epoch ran."""
-    if not (math.isfinite(args.val_fraction) and 0 < args.val_fraction < 1):
-        raise FerError(f"--val-fraction is the share of faces held out for validation, in (0, 1) such as 0.1; "
-                       f"got {args.val_fraction}")
-    if not (math.isfinite(args.lr) and args.lr > 0):
-        raise FerError(f"--lr must be a positive learning rate such as 0.001; got {args.lr}")
-    for option, value in (("--batch-size", args.batch_size), ("--epochs", args.epochs), ("--lr-step", args.lr_step)):
-        if value < 1:
-            raise FerError(f"{option} must be at least 1; got {value}")
-    if not (math.isfinite(args.weight_decay) and args.weight_decay >= 0):
-        raise FerError(f"--weight-decay must be 0 or positive; got {args.weight_decay}")
+    """What would fail only after the data loaded or an epoch ran: the option values, the output folder."""
+    check_options(args)
     check_output_dir(args.out, "--out", OUT_FILES)
     last = os.path.join(args.out, "last.pt")
     if args.resume and not os.path.isfile(last):

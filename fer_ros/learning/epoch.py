@@ -10,11 +10,13 @@ import torch
 from tqdm import tqdm
 
 from fer_ros.learning.augment import augment, mix
+from fer_ros.learning.degrade import degrade
 from fer_ros.learning.precision import autocast_dtype
 from fer_ros.learning.train_data import Tensors, epoch_order
 from fer_ros.learning.weight_average import WeightAverage
 from fer_ros.models.ams_cnn import AMSCNN, AMSOutput
-from fer_ros.models.preprocess import Preprocessing
+from fer_ros.models.preprocess import Preprocessing, to_model_input
+from fer_ros.perception.alignment import TEMPLATE
 
 
 def memory_format(model: AMSCNN) -> torch.memory_format:
@@ -41,7 +43,8 @@ def train_one_epoch(model: AMSCNN, t: Tensors, opt: torch.optim.Optimizer, scale
     bar = tqdm(range(0, len(order), args.batch_size), desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, dynamic_ncols=True)
     for start in bar:
         idx = order[start:start + args.batch_size]
-        x, target = mix(augment(t.x[idx], pre, gen, args.shift, args.scale, args.erase), t.target[idx], args.mixup, gen)
+        x, target = mix(augment(faces(t, idx, pre, gen, args), pre, gen, args.shift, args.scale, args.erase),
+                        t.target[idx], args.mixup, gen)
         x, target = x.to(device, memory_format=memory_format(model)), target.to(device)
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             loss = loss_fn(model(x), target, args)
@@ -55,6 +58,15 @@ def train_one_epoch(model: AMSCNN, t: Tensors, opt: torch.optim.Optimizer, scale
         seen += len(idx)
         bar.set_postfix(loss=f"{total / seen:.3f}")
     return total / max(seen, 1)
+
+
+def faces(t: Tensors, idx: torch.Tensor, pre: Preprocessing, gen: torch.Generator,
+          args: argparse.Namespace) -> torch.Tensor:
+    """The batch's model input: preprocessed once up front, or (--degrade) damaged raw and preprocessed now."""
+    if t.raw is None:
+        return t.x[idx]
+    template = np.asarray(pre.align_template if pre.align_template else TEMPLATE, np.float32)
+    return torch.from_numpy(to_model_input(degrade(t.raw[idx.numpy()], args.degrade, gen, template), pre))
 
 
 @torch.inference_mode()

@@ -5,6 +5,7 @@ The parser is built in the order `--help` lists the options; each helper adds on
 from __future__ import annotations
 
 import argparse
+import math
 
 from fer_ros.errors import FerError
 from fer_ros.models.ams_cnn import PRESETS
@@ -86,6 +87,9 @@ def _sampling_and_augmentation(p: argparse.ArgumentParser) -> None:
     p.add_argument("--erase", type=float, default=0.0, metavar="P",
                    help="random erasing (Zhong et al. 2020): with probability P blank a rectangle of 2-25 %% of the face "
                         "to the mean pixel, as hands, glasses and hair do (0 = off; see --scale for what it measured)")
+    p.add_argument("--degrade", type=float, default=0.0, metavar="P",
+                   help="with probability P damage a face as a camera does: blur, noise, JPEG, low resolution, or a "
+                        "sunglasses / mask band, at a random strength, before CLAHE (0 = off; docs/robustness.md)")
 
 
 def _run(p: argparse.ArgumentParser) -> None:
@@ -102,10 +106,23 @@ def _run(p: argparse.ArgumentParser) -> None:
 
 
 def check_options(args: argparse.Namespace) -> None:
-    """Refuse augmentation that would blank or invert faces and target or averaging weights out of
-    their range, before any data is read."""
+    """Refuse values that would fail (or silently do nothing) only after the data loaded or an epoch
+    ran: the split, the schedule, augmentation that would blank or invert faces, target and averaging
+    weights out of their range."""
+    if not (math.isfinite(args.val_fraction) and 0 < args.val_fraction < 1):
+        raise FerError(f"--val-fraction is the share of faces held out for validation, in (0, 1) such as 0.1; "
+                       f"got {args.val_fraction}")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        raise FerError(f"--lr must be a positive learning rate such as 0.001; got {args.lr}")
+    for option, value in (("--batch-size", args.batch_size), ("--epochs", args.epochs), ("--lr-step", args.lr_step)):
+        if value < 1:
+            raise FerError(f"{option} must be at least 1; got {value}")
+    if not (math.isfinite(args.weight_decay) and args.weight_decay >= 0):
+        raise FerError(f"--weight-decay must be 0 or positive; got {args.weight_decay}")
     if not 0 <= args.erase <= 1:
         raise FerError(f"--erase is a probability in 0..1, got {args.erase}")
+    if not 0 <= getattr(args, "degrade", 0.0) <= 1:
+        raise FerError(f"--degrade is a probability in 0..1, got {args.degrade}")
     if not 0 <= args.scale < 1:
         raise FerError(f"--scale is a zoom range in 0..1 (0.1 = +-10 %), got {args.scale}")
     if args.soft_labels and not 0 < args.soft_labels <= 1:

@@ -26,6 +26,7 @@ class Tensors:
     y: torch.Tensor  # int64 [N]
     agreement: torch.Tensor | None
     target: torch.Tensor  # float32 [N, C]: the training target distribution per face
+    raw: np.ndarray | None = None  # the uint8 faces, kept when training damages them before preprocessing
 
 
 def split_run(full: FaceDataset, max_samples: int, val_fraction: float, seed: int,
@@ -70,7 +71,8 @@ def to_tensors(ds: FaceDataset, pre: Preprocessing, args: argparse.Namespace, te
     target = target_distribution(ds, args)
     if teachers and args.teacher:
         target = (1 - args.distill) * target + args.distill * teacher_distribution(ds, args.teacher)
-    return Tensors(torch.from_numpy(to_model_input(ds.images, pre)), torch.from_numpy(ds.labels), agreement, target)
+    raw = ds.images if teachers and getattr(args, "degrade", 0.0) else None  # training faces only
+    return Tensors(torch.from_numpy(to_model_input(ds.images, pre)), torch.from_numpy(ds.labels), agreement, target, raw)
 
 
 def target_distribution(ds: FaceDataset, args: argparse.Namespace) -> torch.Tensor:

@@ -28,15 +28,15 @@ from fer_ros.learning.epoch import evaluate, memory_format, train_one_epoch
 from fer_ros.learning.precision import autocast_dtype, prepare_bf16
 from fer_ros.learning.progress import log
 from fer_ros.learning.train_args import check_options, get_args_parser, plain_args
-from fer_ros.learning.train_data import SPLIT_ARGS, Tensors, run_faces, to_tensors, validation_faces
+from fer_ros.learning.train_data import SPLIT_ARGS, Tensors, run_faces, to_tensors
 from fer_ros.learning.weight_average import WeightAverage
 from fer_ros.models.ams_cnn import AMSCNN, AMSConfig, build_model, config_for, config_to_dict, count_parameters
 from fer_ros.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from fer_ros.models.preprocess import Preprocessing
 from fer_ros.perception.alignment import TEMPLATE
 
-# What the commands reach through this module (the parser and the validation faces have their own homes).
-__all__ = ["evaluate", "get_args_parser", "main", "train_one_epoch", "validation_faces"]
+# What the commands and tests reach through this module.
+__all__ = ["evaluate", "get_args_parser", "main", "train_one_epoch"]
 
 
 @dataclass
