@@ -7,6 +7,7 @@ decoder said folded into that one line instead of printed before it.
 """
 from __future__ import annotations
 
+import logging
 import os
 import time
 from abc import ABC, abstractmethod
@@ -26,6 +27,11 @@ from fer_ros.types import RGBImage
 __all__ = ["IMAGE_EXTENSIONS", "VIDEO_FOURCC", "Frame", "FrameSource", "FrameWriter", "ImageSource", "VideoSource",
            "CameraSource", "decode_rgb", "encode_rgb", "open_source", "read_image", "write_image"]
 MAX_CAMERA_INDEX = 255  # V4L2 numbers devices /dev/video0../dev/video255
+# ffmpeg prints a line per damaged packet while decoding; we say it once, in our words, instead
+# (AV_LOG_QUIET; a user who sets OPENCV_FFMPEG_LOGLEVEL keeps theirs).
+QUIET_FFMPEG = ("OPENCV_FFMPEG_LOGLEVEL", "-8")
+TRUNCATED_SHARE = 0.95  # decoding that stops before this share of the declared frames is reported
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -108,11 +114,21 @@ class VideoSource(FrameSource):
         while True:
             bgr = self._read()
             if bgr is None:
+                self._check_complete()
                 return
             stamp = self._stamp(self._index)
             self._last_stamp = stamp
             yield Frame(index=self._index, stamp=stamp, image=bgr_to_rgb(bgr))
             self._index += 1
+
+    def _check_complete(self) -> None:
+        """Say so when decoding stopped well before the frame count the container declares: the
+        decoder's own lines are silenced (``QUIET_FFMPEG``), and results cover only what was read."""
+        declared = self._capture.get(cv2.CAP_PROP_FRAME_COUNT) if self._capture is not None else 0.0
+        if np.isfinite(declared) and self._index < declared * TRUNCATED_SHARE:
+            log.warning("video '%s' could be decoded only up to frame %d of the %d it declares (a damaged or "
+                        "truncated file?); the results cover frames 0-%d; re-encode or re-record it for the rest",
+                        self.name, self._index, int(declared), self._index - 1)
 
     def close(self) -> None:
         if self._capture is not None:
@@ -142,6 +158,7 @@ def open_source(spec: str) -> FrameSource:
     _check_readable(path)
     if path.suffix.lower() in IMAGE_EXTENSIONS or _looks_like_image(path):
         return ImageSource(str(path), read_image(path))
+    os.environ.setdefault(*QUIET_FFMPEG)  # read by OpenCV when it first opens a video
     with captured_native_stderr() as said:  # ffmpeg's "moov atom not found" becomes part of our one line
         capture = cv2.VideoCapture(str(path))
         opened = capture.isOpened()

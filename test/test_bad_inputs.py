@@ -193,3 +193,31 @@ def test_training_output_under_a_file_fails_before_training(tmp_path, capfd):
     (tmp_path / "a_file").write_text("x")
     assert cli(["train", "--data", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "a_file" / "run")]) == 2
     one_error(capfd, "which is a file, not a folder")
+
+
+def test_a_video_damaged_midway_is_read_up_to_the_damage_and_said_once_in_our_words(tmp_path):
+    """ffmpeg's per-packet lines are silenced (in a fresh process: OpenCV reads the setting when it
+    first opens a video) and one warning says how far decoding got."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "damaged.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (160, 120))
+    for i in range(60):
+        frame = np.full((120, 160, 3), i * 4, np.uint8)
+        cv2.circle(frame, (20 + 2 * i, 60), 15, (255, 255, 255), -1)
+        writer.write(frame)
+    writer.release()
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2:int(len(data) * 0.85)] = bytes(int(len(data) * 0.85) - len(data) // 2)
+    path.write_bytes(bytes(data))
+    code = ("import logging; logging.basicConfig(format='%(levelname)s %(message)s')\n"
+            "from fer_ros.imageio import open_source\n"
+            f"with open_source({str(path)!r}) as source:\n"
+            "    print(sum(1 for _ in source))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    frames = int(done.stdout.strip())
+    assert 0 < frames < 57
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("WARNING") and f"up to frame {frames} of the 60" in lines[0], lines
