@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     for i, (profile, compressed, cases, params) in enumerate(groups(args.count, LARGE_FRAMES_PROFILE, udp_folder)):
         if chosen and i not in chosen:
             continue
-        graph = Graph(CAMERA, args.domain + i, profile, compressed, *params)
+        graph = Graph(CAMERA, args.domain + i, profile, compressed, *params, camera_profile=LARGE_FRAMES_PROFILE)
         if params and not args.json:
             print(f"  fer_node with {' '.join(params)}", flush=True)
         try:

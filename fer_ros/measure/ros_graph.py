@@ -111,9 +111,12 @@ def default_sigint() -> None:
 # (Fast DDS profile of the node's process, compressed, cases, extra node parameters): a node per group.
 def groups(count: int, large_frames_profile: Path | None, udp_folder: str | None = None) -> list[tuple[Path | None, bool, list[Case], tuple]]:
     raw = [Case("640x480", "reliable", 4, count), Case("1280x720", "reliable", 3, count),
-           Case("640x480", "best_effort", 4, count)]
+           Case("640x480", "best_effort", 4, count), Case("640x480", "best_effort", 10, count),
+           Case("640x480", "best_effort", 10, count, camera_profile=True)]  # the profile in the camera only
     with_profile = [Case("640x480", "best_effort", 4, count, camera_profile=False),
+                    Case("640x480", "best_effort", 10, count, camera_profile=False),
                     Case("640x480", "best_effort", 4, count, camera_profile=True),
+                    Case("640x480", "best_effort", 10, count, camera_profile=True),
                     Case("1280x720", "best_effort", 3, count, camera_profile=True),
                     Case("1280x720", "reliable", 3, count, camera_profile=False)]
     compressed = [Case("640x480", "reliable", 4, count, True), Case("1280x720", "best_effort", 3, count, True)]

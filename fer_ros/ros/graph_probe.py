@@ -27,8 +27,11 @@ class Graph:
     """One ROS domain: fer_node in a child process, a probe node listening in this one."""
 
     def __init__(self, camera: Path, domain: int, profile: str | Path | None = None, compressed: bool = False,
-                 *params: str) -> None:
+                 *params: str, camera_profile: str | Path | None = None) -> None:
+        """``profile``: the Fast DDS profile of the node's process (and the probe's); ``camera_profile``:
+        the one a case with ``camera_profile=True`` gives the camera's process (default: ``profile``)."""
         self.camera, self.domain, self.profile, self.compressed = Path(camera), domain, str(profile or ""), compressed
+        self.camera_profile = str(camera_profile or profile or "")
         self.env = ros_env(domain, profile)
         if profile:  # the probe too: a participant's transports come from its own process's profile
             os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
@@ -89,7 +92,7 @@ class Graph:
             [sys.executable, str(self.camera), "--topic", IMAGE_TOPIC, "--size", case.size, "--qos", case.qos,
              "--rate", str(case.rate), "--count", str(case.count), "--frame-id", frame_id]
             + (["--compressed"] if case.compressed else []) + (["--any-subscriber"] if case.any_subscriber else []),
-            env=self.env if case.camera_profile is None else ros_env(self.domain, self.profile if case.camera_profile
+            env=self.env if case.camera_profile is None else ros_env(self.domain, self.camera_profile if case.camera_profile
                                                                      else None),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.spin_for(case.count / case.rate + 90.0, lambda: camera.poll() is not None)
