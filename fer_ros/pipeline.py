@@ -2,13 +2,18 @@
 
 One object, driven the same way by the CLI, the ROS node, the bag replayer and the benchmark:
 ``process(rgb_image, stamp) -> FrameResult``. Detection can run every N frames with the
-tracker carrying boxes in between; everything else runs on every frame.
+tracker carrying boxes in between; everything else runs on every frame. Faces that another
+detector has already found and aligned skip the first three stages:
+``process_aligned({face_id: crop}, stamp) -> FrameResult``, with the same classifier and
+temporal stage.
 """
 from __future__ import annotations
 
 import time
 from contextlib import contextmanager
+from typing import Mapping
 
+import cv2
 import numpy as np
 
 from fer_ros.config import PipelineConfig, get_field, set_setting
@@ -48,6 +53,14 @@ def _seconds(stamp) -> float:
     return float(stamp)
 
 
+def _resized(crop: RGBImage, size: int) -> RGBImage:
+    """A crop at the classifier's input size (area-averaged when it shrinks), so a batch stacks."""
+    if crop.shape[:2] == (size, size):
+        return crop
+    shrink = crop.shape[0] > size or crop.shape[1] > size
+    return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
 class FramePipeline:
     """``classifier``: any ``fer_ros.models.classifier.Classifier`` (another runtime); default: the PyTorch
     checkpoints named by ``config.classifier``, on ``classifier.device`` (else ``detector.device``).
@@ -69,6 +82,8 @@ class FramePipeline:
         self.smoother = EmotionSmoother(self.config.smoother, self.class_names)
         self.affect = AffectEstimator(self.class_names)
         self.frame_index = 0
+        self._aligned_ids: dict[str, int] = {}  # face id of another detector -> our track id for it
+        self._next_aligned_id = 1
         self._explainer = None  # Grad-CAM for annotate.explain, built the first time it is asked for
 
     @property
@@ -108,14 +123,52 @@ class FramePipeline:
         with timed(timings, "classify"):
             classes = self.classifier.classify([a.image for a in aligned])
         with timed(timings, "smooth"):
-            faces = [self._face_result(t, c, stamp) for t, c in zip(tracks, classes)]
+            faces = [self._face_result(t.track_id, t, c, stamp) for t, c in zip(tracks, classes)]
         result = FrameResult(self.frame_index, stamp, (image.shape[1], image.shape[0]), list(self.class_names),
                              faces, timings, run_detection)
         self.frame_index += 1
         return result
 
-    def _face_result(self, track: Track, cls, stamp: float) -> FaceResult:
-        smoothed = self.smoother.update(track.track_id, cls.probabilities, stamp)
+    def process_aligned(self, crops: Mapping[str, RGBImage], stamp: float | None = None) -> FrameResult:
+        """Classify faces another detector found and aligned, keyed by its face ids: no detection,
+        tracking or alignment here, the same classifier, smoother and affect estimate as ``process``.
+
+        Each id keeps its own smoothing state (and a track id of ours) until ``forget(face_id)``,
+        because only the caller knows when the other detector lost a face. Crops of any size are
+        resized to the classifier's input; they keep the other detector's framing. The faces come
+        back in the order of ``crops``, each framed by its whole crop: ``bbox`` covers the
+        ``input_size`` square, landmarks are NaN and ``detection_score`` is 1.
+        """
+        stamp = float(self.frame_index) if stamp is None else _seconds(stamp)
+        timings: dict[str, float] = {}
+        size = int(self.classifier.input_size)
+        with timed(timings, "align"):
+            images = [_resized(as_rgb_image(crop), size) for crop in crops.values()]
+        with timed(timings, "classify"):
+            classes = self.classifier.classify(images)
+        with timed(timings, "smooth"):
+            faces = [self._face_result(str(face_id), self._aligned_track(str(face_id), size), c, stamp)
+                     for face_id, c in zip(crops, classes)]
+        result = FrameResult(self.frame_index, stamp, (size, size), list(self.class_names), faces, timings, False)
+        self.frame_index += 1
+        return result
+
+    def _aligned_track(self, face_id: str, size: int) -> Track:
+        """The track of an aligned face: our id for it (new ids count up from 1), framed by the whole crop."""
+        if face_id not in self._aligned_ids:
+            self._aligned_ids[face_id], self._next_aligned_id = self._next_aligned_id, self._next_aligned_id + 1
+        return Track(self._aligned_ids[face_id], np.array([0.0, 0.0, size, size], np.float32),
+                     np.full((5, 2), np.nan, np.float32), 1.0, detected=True, detection_index=None)
+
+    def forget(self, face_id: str) -> None:
+        """Drop the smoothing state of a face ``process_aligned`` was given (its detector lost it);
+        the id starts afresh, with a new track id, if it comes back. Unknown ids are ignored."""
+        self._aligned_ids.pop(str(face_id), None)
+        self.smoother.drop(str(face_id))
+
+    def _face_result(self, key, track: Track, cls, stamp: float) -> FaceResult:
+        """``key``: the smoother's key, our track id or another detector's face id (never equal: int vs str)."""
+        smoothed = self.smoother.update(key, cls.probabilities, stamp)
         affect = self.affect(smoothed.probabilities)  # from the smoothed probabilities: as steady as the label
         return FaceResult(
             track_id=track.track_id, bbox=track.bbox, landmarks=track.landmarks, detection_score=track.score,
@@ -134,14 +187,16 @@ class FramePipeline:
         result.timings_ms["annotate"] = (time.perf_counter() - start) * 1000.0
         return out
 
-    def warmup(self, size: tuple[int, int] = (640, 480)) -> None:
+    def warmup(self, size: tuple[int, int] = (640, 480), detection: bool = True) -> None:
         """A detection and some classifications so the first real frames are not slow.
 
         On CPU the classifier is a TorchScript trace that specialises during its first two calls
         for each batch size (the first costs ~10x a normal call), so batches of 1-3 faces run twice.
+        ``detection=False``: the classifier only (faces come aligned from another detector).
         """
-        self.detector.detect(np.full((size[1], size[0], 3), 127, np.uint8))
-        self.finder.warmup(np.full((size[1], size[0], 3), 127, np.uint8))
+        if detection:
+            self.detector.detect(np.full((size[1], size[0], 3), 127, np.uint8))
+            self.finder.warmup(np.full((size[1], size[0], 3), 127, np.uint8))
         s = self.classifier.input_size
         face = np.full((s, s, 3), 127, np.uint8)
         for n in (1, 1, 2, 2, 3, 3):
@@ -152,6 +207,7 @@ class FramePipeline:
         """Forget all tracks (a new video, a bag loop, a camera restart)."""
         self.finder.reset()
         self.smoother.reset()
+        self._aligned_ids.clear()
         self.frame_index = 0
 
     def close(self) -> None:

@@ -3,8 +3,9 @@
     ros2 launch fer_ros fer.launch.py image_topic:=/camera/image_raw
     ros2 launch fer_ros fer.launch.py compressed:=true device:=cpu publish_annotated:=false
     ros2 launch fer_ros fer.launch.py namespace:=robot1 music:=true
-    ros2 launch fer_ros fer.launch.py large_frames:=true     # best-effort camera, raw frames >= ~500 KB
+    ros2 launch fer_ros fer.launch.py large_frames:=true     # Fast DDS profile for large frames (docs/ros.md)
     ros2 launch fer_ros fer.launch.py ros4hri:=true          # also the ROS4HRI /humans/faces/ topics
+    ros2 launch fer_ros fer.launch.py ros4hri_input:=true    # expressions of another ROS4HRI detector's faces
 
 config_file holds every parameter (default: the installed config/fer.yaml). The other
 arguments override it only when given, so an edited copy of fer.yaml keeps its values.
@@ -37,6 +38,7 @@ OVERRIDES = {
     "device": "detector.device",
     "camera_qos": "camera_qos",
     "ros4hri": "ros4hri",
+    "ros4hri_input": "ros4hri_input",
 }
 TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
@@ -116,6 +118,10 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("ros4hri", default_value="",
                               description="true/false: also publish the ROS4HRI /humans/faces/ topics (needs "
                                           "hri_msgs); empty = config_file's (false)"),
+        DeclareLaunchArgument("ros4hri_input", default_value="",
+                              description="true/false: classify the faces another ROS4HRI detector publishes on "
+                                          "/humans/faces/<id>/aligned instead of the camera's, and publish their "
+                                          "/humans/faces/<id>/expression (needs hri_msgs); empty = config_file's (false)"),
         DeclareLaunchArgument("large_frames", default_value="false",
                               description="true: apply the Fast DDS profile for large samples to our nodes "
                                           "(a best-effort camera sending raw frames of ~500 KB and more; the "

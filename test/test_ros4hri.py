@@ -195,24 +195,30 @@ def test_faces_expressions_and_their_end_on_the_ros4hri_topics(ros_domain, hri_i
         camera.stdin.close()
         camera.wait(timeout=30)
         probe.close()
-        if node.poll() is None:
-            node.send_signal(signal.SIGTERM)
-        try:
-            node.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            node.kill()
-            node.wait()
+        stop(node)
     assert node.returncode == 0, read(log)[-3000:]
 
 
-def test_ros4hri_without_hri_msgs_stops_at_once_naming_the_fix(ros_domain):
+def stop(process) -> None:
+    """SIGTERM (what systemd and docker send), then kill after 30 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.parametrize("parameter", ["ros4hri", "ros4hri_input"])
+def test_ros4hri_without_hri_msgs_stops_at_once_naming_the_fix(ros_domain, parameter):
     env = ros_graph.ros_env(ros_domain)
     if subprocess.run([sys.executable, "-c", "import hri_msgs.msg"], env=env, capture_output=True).returncode == 0:
         pytest.skip("hri_msgs is installed in this ROS environment")
-    done = subprocess.run(ros_graph.fer_node_command("ros4hri:=true", "detector.device:=cpu"), env=env,
+    done = subprocess.run(ros_graph.fer_node_command(f"{parameter}:=true", "detector.device:=cpu"), env=env,
                           capture_output=True, text=True, timeout=ros_graph.STARTUP_TIMEOUT)
     out = done.stdout + done.stderr
     assert done.returncode == 1, out[-2000:]
     lines = [line for line in out.splitlines() if "cannot start" in line]
-    assert len(lines) == 1 and "hri_msgs" in lines[0] and "ros4hri:=false" in lines[0], out[-2000:]
+    assert len(lines) == 1 and "hri_msgs" in lines[0] and f"{parameter}:=false" in lines[0], out[-2000:]
     assert "loading the model" not in out  # checked before the model is loaded

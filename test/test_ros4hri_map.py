@@ -70,6 +70,34 @@ def test_tracked_faces_report_who_came_and_who_left():
     assert gone.ids == [] and sorted(gone.ended) == ["fabcde_2", "fabcde_3"]
 
 
+def test_another_detectors_tracked_list_drops_empty_and_repeated_ids_and_keeps_its_order():
+    first = hri_map.id_changes([], ["b", "", "a", "b"])
+    assert first.ids == ["b", "a"] and first.appeared == ["b", "a"] and first.ended == []
+    second = hri_map.id_changes(first.ids, ["a", "c"])
+    assert second.appeared == ["c"] and second.ended == ["b"]
+
+
+def test_the_face_inbox_keeps_each_faces_newest_crop_and_counts_the_replaced_ones():
+    import threading
+
+    from fer_ros.perception.latest import FaceInbox
+
+    inbox = FaceInbox()
+    assert inbox.take(timeout=0.01) is None
+    assert inbox.put("a", 1) is False and inbox.put("b", 2) is False
+    assert inbox.put("a", 3) is True  # a's first crop was never taken: a drop
+    assert inbox.take(timeout=0.01) == {"b": 2, "a": 3} and len(inbox) == 0
+    inbox.put("c", 4)
+    inbox.discard("c")  # c left the tracked list before its crop was classified
+    assert inbox.take(timeout=0.01) is None
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(inbox.take(timeout=5.0)))
+    waiter.start()
+    inbox.close()  # wakes a waiting take at once
+    waiter.join(timeout=2.0)
+    assert not waiter.is_alive() and got == [None]
+
+
 def test_uncertain_faces_publish_their_top_class_with_its_low_confidence():
     p = [0.05, 0.05, 0.05, 0.20, 0.35, 0.10, 0.20]
     expression, confidence = hri_map.face_expression(face(label=UNCERTAIN, probabilities=p), FER2013_CLASSES)

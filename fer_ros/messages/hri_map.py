@@ -5,13 +5,15 @@ view, and per face its box, aligned crop, landmarks and expression. Everything h
 (ids, the class -> expression table, normalised coordinates, which faces came and went); the
 messages are built by field name from classes passed in as ``HriTypes`` (rclpy's generated
 hri_msgs in the node, a rosbags typestore in tests), like ``fer_ros.messages.convert`` does for ours.
+With ``ros4hri_input`` the faces come from another detector instead (``id_changes`` follows its
+tracked list; fer_ros.perception.latest.FaceInbox holds each face's newest crop).
 """
 from __future__ import annotations
 
 import random
 import string
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -91,6 +93,14 @@ class FaceChanges:
     ended: list[str]
 
 
+def id_changes(before: Iterable[str], ids: Iterable[str]) -> FaceChanges:
+    """Which ids of a /humans/faces/tracked list are new or gone since the previous list (empty ids
+    and repeats dropped, order kept)."""
+    ids = list(dict.fromkeys(str(i) for i in ids if str(i)))
+    before = list(before)
+    return FaceChanges(ids, [i for i in ids if i not in set(before)], [i for i in before if i not in set(ids)])
+
+
 class TrackedFaces:
     """Which ids are in view; a face ends when its track is no longer in the frame's result."""
 
@@ -99,10 +109,8 @@ class TrackedFaces:
         self.current: list[str] = []
 
     def update(self, track_ids: list[int]) -> FaceChanges:
-        ids = [face_id(t, self.run_tag) for t in track_ids]
-        before = set(self.current)
-        changes = FaceChanges(ids, [i for i in ids if i not in before], [i for i in self.current if i not in set(ids)])
-        self.current = ids
+        changes = id_changes(self.current, [face_id(t, self.run_tag) for t in track_ids])
+        self.current = changes.ids
         return changes
 
 

@@ -53,12 +53,16 @@ class NodeSettings:
     error_latency_ms: float = setting(1000.0, "mean latency from image arrival to /emotions above which diagnostics report ERROR, in milliseconds", min=0.0, max=60000.0, live=True)
     warn_fps: float = setting(2.0, "processing rate below which diagnostics report WARN, in frames per second (0 = never)", min=0.0, max=1000.0, live=True)
     ros4hri: bool = setting(False, "also publish the ROS4HRI (REP-155) face topics under /humans/faces/ (tracked ids, roi, aligned face, landmarks, expression); needs the hri_msgs package")
+    ros4hri_input: bool = setting(False, "classify the faces another ROS4HRI detector publishes on /humans/faces/<id>/aligned (ids from /humans/faces/tracked) instead of detecting faces in image_topic; publishes /humans/faces/<id>/expression; needs the hri_msgs package")
 
     def validate(self) -> "NodeSettings":
         for name, value, _ in iter_settings(self):
             set_setting(self, name, value)  # re-set to run the type and range checks
         if not self.image_topic.strip():
             raise FerError("image_topic is empty; set it to the camera topic, e.g. /camera/image_raw")
+        if self.ros4hri and self.ros4hri_input:
+            raise FerError("ros4hri and ros4hri_input cannot both be true: with ros4hri_input the other detector publishes "
+                           "the /humans/faces/ topics and fer_node adds the expressions; set ros4hri:=false")
         if self.error_latency_ms < self.warn_latency_ms:
             raise FerError(f"error_latency_ms ({self.error_latency_ms}) must be >= warn_latency_ms ({self.warn_latency_ms})")
         return self

@@ -1,4 +1,5 @@
-"""A one-slot mailbox between a frame source and a slower consumer: the newest frame wins.
+"""One-slot mailboxes between a frame source and a slower consumer: the newest frame wins
+(``LatestFrame``; ``FaceInbox`` keeps one slot per face of another detector).
 
 Why not a queue: when inference is slower than the camera, a queue grows without bound and every
 result describes an ever older moment. With one slot the consumer always gets the newest frame,
@@ -69,3 +70,51 @@ class LatestFrame(Generic[T]):
     def __len__(self) -> int:
         """1 while an item waits, else 0."""
         return int(self._full)
+
+
+class FaceInbox(Generic[T]):
+    """The newest item per face id, between subscription callbacks and one processing thread.
+
+    LatestFrame's rule per face: a face's newer crop replaces its waiting one (``put`` says so,
+    a drop), the other faces' crops wait beside it, so no queue builds up and a busy face cannot
+    starve the others. ``take`` removes everything waiting; ``discard`` forgets a face that left.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._items: dict[str, T] = {}
+        self._closed = False
+
+    def put(self, face_id: str, item: T) -> bool:
+        """Store ``item`` as the face's newest; True when it replaced one nobody took."""
+        with self._cond:
+            replaced = face_id in self._items
+            self._items.pop(face_id, None)
+            self._items[face_id] = item  # at the end: items are kept in the order they arrived
+            self._cond.notify()
+            return replaced
+
+    def take(self, timeout: float | None = None) -> dict[str, T] | None:
+        """Every face's waiting item, oldest first, waiting up to ``timeout`` seconds; None on timeout or close."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while not self._items and not self._closed:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+            items, self._items = self._items, {}
+            return items or None
+
+    def discard(self, face_id: str) -> None:
+        with self._cond:
+            self._items.pop(face_id, None)
+
+    def close(self) -> None:
+        """Wake every waiting ``take``; later takes return what is left, then None without waiting."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def __len__(self) -> int:
+        return len(self._items)

@@ -12,13 +12,16 @@ Topics (relative names follow the node's namespace):
   pub  ~/annotated (sensor_msgs/Image), drawn only while somebody subscribes
   pub  /diagnostics (diagnostic_msgs/DiagnosticArray), every diagnostics_period seconds
   pub  /humans/faces/... (ROS4HRI, hri_msgs) with ros4hri=true: see fer_ros.ros.hri_publisher
+With ros4hri_input=true the faces come from another ROS4HRI detector instead of the camera:
+  sub  /humans/faces/tracked, /humans/faces/<id>/aligned; pub /humans/faces/<id>/expression
+  (fer_ros.ros.hri_consumer), beside /diagnostics; no camera subscription, emotions or ~/annotated
 """
 from __future__ import annotations
 
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -60,35 +63,49 @@ class FerNode(Node):
         self._config, self._settings = settings_from_params(values)  # FerError on invalid values
 
         self._types = MessageTypes.from_rclpy()
-        hri_types = None
-        if self._settings.ros4hri:  # hri_msgs is optional: imported only when asked for, checked before the model loads
+        hri_types, consume = None, self._settings.ros4hri_input
+        if self._settings.ros4hri or consume:  # hri_msgs is optional: imported only when asked for, checked before the model loads
             from fer_ros.messages.hri_map import ALIGNED_SIZE
-            from fer_ros.ros.hri_publisher import HriPublisher, load_hri_types
-            hri_types = load_hri_types()
+            from fer_ros.ros import hri_consumer, hri_publisher
+            hri_types = hri_publisher.load_hri_types("ros4hri_input" if consume else "ros4hri")
         self.get_logger().info("loading the model and running a warm-up inference")
         set_torch_threads(self._config.classifier.threads)  # process-wide: the entry point's job, not the pipeline's
         start = time.monotonic()
         self._pipeline = FramePipeline(self._config)
         loaded = time.monotonic()
-        self._pipeline.warmup()
+        self._pipeline.warmup(detection=not consume)
         self.get_logger().info(f"model ready on {self._pipeline.device} (load {loaded - start:.1f} s, warm-up "
                                f"{time.monotonic() - loaded:.1f} s): {self._pipeline.weights_info}")
         self._hri = None
-        if hri_types is not None:
+        if self._settings.ros4hri:
             aligner = FaceAligner(self._config.align, ALIGNED_SIZE, template=self._pipeline.classifier.align_template)
-            self._hri = HriPublisher(self, aligner, self._types, hri_types)
+            self._hri = hri_publisher.HriPublisher(self, aligner, self._types, hri_types)
 
-        self._lock = threading.Lock()  # pipeline and settings: processing thread vs parameter changes
-        self._frames: LatestFrame[tuple[Any, float]] = LatestFrame()  # newest (message, arrival time) wins
+        self._lock = threading.Lock()  # pipeline, settings (and the consumed faces' topics): processing thread vs callbacks
         self._stop = threading.Event()
         self._stats = FrameStats()
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._consumer = None
+        if consume:  # the faces come from another detector: no camera, no emotions or ~/annotated
+            self._consumer = hri_consumer.HriConsumer(self, self._pipeline, self._lock, self._stats, hri_types)
+            self._frames, process, self._topic = self._consumer.inbox, self._consumer.process, hri_consumer.ALIGNED_TOPIC
+        else:
+            self._frames, process = LatestFrame(), self._process  # newest (message, arrival time) wins
+            self._subscribe_camera()
+        self._timer = self.create_timer(self._settings.diagnostics_period, self._publish_diagnostics)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
 
+        self._worker = threading.Thread(target=self._run, args=(process,), name="fer_processing", daemon=True)
+        self._worker.start()
+
+    # --- camera subscription ---------------------------------------------------------------------
+
+    def _subscribe_camera(self) -> None:
         # rclpy's standard qos_overrides.<topic>.publisher.{depth,history,reliability} parameters
         overridable = QoSOverridingOptions.with_default_policies()
         self._emotions_pub = self.create_publisher(self._types.EmotionArray, "emotions", 10,
                                                    qos_overriding_options=overridable)
         self._annotated_pub = self.create_publisher(Image, "~/annotated", 1, qos_overriding_options=overridable)
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         topic = self._settings.image_topic
         if self._settings.compressed:
             topic, msg_type = topic.rstrip("/") + "/compressed", CompressedImage
@@ -101,14 +118,7 @@ class FerNode(Node):
         self._match_camera_qos()
         if self._settings.camera_qos == "auto":
             self._qos_timer = self.create_timer(QOS_CHECK_PERIOD, self._match_camera_qos)
-        self._timer = self.create_timer(self._settings.diagnostics_period, self._publish_diagnostics)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-
-        self._worker = threading.Thread(target=self._run, name="fer_processing", daemon=True)
-        self._worker.start()
         self.get_logger().info(f"listening on {topic} ({msg_type.__name__})")
-
-    # --- camera subscription ---------------------------------------------------------------------
 
     def _wait_for_camera(self, timeout: float) -> None:
         """Give discovery a moment to show the camera, so the first subscription already matches its QoS."""
@@ -141,13 +151,13 @@ class FerNode(Node):
         replaced = self._frames.put((msg, time.monotonic()))
         self._stats.received(replaced_unprocessed=replaced)
 
-    def _run(self) -> None:
+    def _run(self, process: Callable[[Any], None]) -> None:
         while not self._stop.is_set():
             item = self._frames.take(timeout=0.2)
             if item is None or self._stop.is_set():
                 continue
             try:
-                self._process(*item)
+                process(item)
             except Exception as exc:  # the thread must outlive any single frame
                 if not rclpy.ok(context=self.context):
                     return  # shutting down: publishing fails, nothing to report
@@ -155,7 +165,8 @@ class FerNode(Node):
                 self.get_logger().error(f"unexpected error on a frame, skipped: {type(exc).__name__}: {exc}",
                                         throttle_duration_sec=BAD_FRAME_LOG_PERIOD)
 
-    def _process(self, msg: Any, arrived: float) -> None:
+    def _process(self, item: tuple[Any, float]) -> None:
+        msg, arrived = item
         try:
             with self._lock:
                 draw = self._settings.publish_annotated and self._annotated_pub.get_subscription_count() > 0
@@ -217,8 +228,9 @@ class FerNode(Node):
         pipeline = getattr(self, "_pipeline", None)
         if pipeline is not None and (worker is None or not worker.is_alive()):
             pipeline.close()  # stops the background detection thread; not under a frame still in progress
-        if getattr(self, "_hri", None) is not None:
-            self._hri.close()
+        for outputs in (getattr(self, "_hri", None), getattr(self, "_consumer", None)):
+            if outputs is not None:
+                outputs.close()
         super().destroy_node()
 
 

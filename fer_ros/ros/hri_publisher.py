@@ -19,18 +19,17 @@ from fer_ros.messages.convert import MessageTypes, rgb_to_image_msg
 from fer_ros.perception.alignment import FaceAligner
 from fer_ros.types import Detection, FrameResult, RGBImage
 
-MISSING_HRI_MSGS = ("ros4hri=true needs the ROS4HRI message package hri_msgs, which is not installed: "
-                    "install ros-$ROS_DISTRO-hri-msgs (or build github.com/ros4hri/hri_msgs into your workspace "
-                    "and source it), or set ros4hri:=false")
 QOS_DEPTH = 1  # only the newest message of a face matters
 
 
-def load_hri_types() -> hri_map.HriTypes:
-    """hri_msgs' classes, or FerError with the one-line fix."""
+def load_hri_types(parameter: str) -> hri_map.HriTypes:
+    """hri_msgs' classes, or FerError with the one-line fix for the node ``parameter`` that asked for them."""
     try:
         return hri_map.HriTypes.from_rclpy()
     except ImportError:
-        raise FerError(MISSING_HRI_MSGS) from None
+        raise FerError(f"{parameter}=true needs the ROS4HRI message package hri_msgs, which is not installed: "
+                       "install ros-$ROS_DISTRO-hri-msgs (or build github.com/ros4hri/hri_msgs into your workspace "
+                       f"and source it), or set {parameter}:=false") from None
 
 
 class HriPublisher:
