@@ -171,6 +171,8 @@ def test_soft_labels_and_distillation_shape_the_target(tmp_path):
     assert np.allclose(distilled.sum(1), 1, atol=1e-5) and not np.allclose(distilled, np.eye(3)[ds.labels])
     with pytest.raises(FerError, match="no"):
         to_tensors(load_dataset(str(data)), pre, args_for(data, tmp_path / "x", "--soft-labels", "1"))
+    student = training.main(args_for(data, tmp_path / "student", "--epochs", "1", "--teacher", teacher))["best"]
+    assert load_checkpoint(student).meta["args"]["teacher"] == [teacher]  # the recipe names its teachers
 
 
 def test_training_calibrates_best_and_the_calibrate_command_refits_it(tmp_path, capsys):

@@ -136,5 +136,5 @@ def check_options(args: argparse.Namespace) -> None:
 def plain_args(args: argparse.Namespace) -> dict:
     """The command line as plain values (safe to store in a weights_only checkpoint)."""
     plain = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))}
-    plain.update({k: list(v) for k, v in vars(args).items() if isinstance(v, tuple)})
+    plain.update({k: list(v) for k, v in vars(args).items() if isinstance(v, (tuple, list))})  # widths, teachers
     return plain
