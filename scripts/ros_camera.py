@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=int, default=20)
     p.add_argument("--compressed", action="store_true", help="sensor_msgs/CompressedImage, jpeg quality 90")
     p.add_argument("--frame-id", default="test_camera")
-    p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for a matching subscriber")
+    p.add_argument("--wait", type=float, default=60.0,
+                   help="seconds to wait for a matching subscriber (0: publish at once, as a camera driver does)")
     p.add_argument("--any-subscriber", action="store_true",
                    help="a reliable camera starts for a best-effort subscriber too (default: waits for a reliable one)")
     args = p.parse_args(argv)
@@ -71,12 +72,13 @@ def main(argv: list[str] | None = None) -> int:
         return bool(subs)
 
     deadline = time.monotonic() + args.wait
-    while not matched():
+    while args.wait > 0 and not matched():
         if time.monotonic() > deadline:
             print(json.dumps({"error": f"no matching subscriber on {topic} within {args.wait} s"}), flush=True)
             return 1
         rclpy.spin_once(node, timeout_sec=0.1)
-    time.sleep(1.5)  # let discovery finish on the subscriber's side too (a first frame sent earlier can be lost)
+    if args.wait > 0:
+        time.sleep(1.5)  # let discovery finish on the subscriber's side too (a first frame sent earlier can be lost)
 
     stamps = []
     period = 1.0 / args.rate
