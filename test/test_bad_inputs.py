@@ -221,3 +221,44 @@ def test_a_video_damaged_midway_is_read_up_to_the_damage_and_said_once_in_our_wo
     assert 0 < frames < 57
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("WARNING") and f"up to frame {frames} of the 60" in lines[0], lines
+
+
+def _without_file_permission_override() -> None:
+    """In the child before exec: drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the bounding set, so
+    a root process obeys permission bits as any user does (PR_CAPBSET_DROP = 24)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):
+        if libc.prctl(24, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+
+def test_output_folders_without_write_permission_fail_first_with_one_line(tmp_path, astronaut):
+    """A folder the user may not write in (as root, the commands run without the capability that lets
+    root write anywhere): one line naming the folder, exit 2, before any model loads or frame is read."""
+    import os
+    import subprocess
+    import sys
+
+    image = tmp_path / "face.jpg"
+    cv2.imwrite(str(image), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    preexec = _without_file_permission_override if os.geteuid() == 0 else None
+    if preexec is not None:
+        try:
+            subprocess.run([sys.executable, "-c", "pass"], preexec_fn=preexec, check=True, timeout=60)
+        except (OSError, subprocess.SubprocessError) as exc:
+            pytest.skip(f"running as root and cannot drop CAP_DAC_OVERRIDE here ({exc})")
+    commands = [["detect", str(image), "--annotate", str(locked / "out.jpg")],
+                ["demo", "--out", str(locked / "demo.mp4")],
+                ["train", "--data", str(image), "--out", str(locked / "run")]]
+    for args in commands:
+        done = subprocess.run([sys.executable, "-m", "fer_ros", *args], capture_output=True, text=True, timeout=120,
+                              preexec_fn=preexec)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, (args, done.stderr)
+        assert "permission denied" in lines[0] and str(locked) in lines[0], lines[0]
+        assert done.stdout == "", done.stdout  # nothing loaded or processed first
