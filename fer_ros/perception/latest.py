@@ -10,7 +10,6 @@ tests share it.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -44,15 +43,9 @@ class LatestFrame(Generic[T]):
 
     def take(self, timeout: float | None = None) -> T | None:
         """The newest item, waiting up to ``timeout`` seconds (None: forever); None on timeout or close."""
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while not self._full and not self._closed:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return None
-                self._cond.wait(remaining)
-            if not self._full:
-                return None  # closed and empty
+            if not self._cond.wait_for(lambda: self._full or self._closed, timeout) or not self._full:
+                return None  # timed out, or closed and empty
             item, self._item, self._full = self._item, None, False
             self.taken += 1
             return item
@@ -96,13 +89,9 @@ class FaceInbox(Generic[T]):
 
     def take(self, timeout: float | None = None) -> dict[str, T] | None:
         """Every face's waiting item, oldest first, waiting up to ``timeout`` seconds; None on timeout or close."""
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while not self._items and not self._closed:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return None
-                self._cond.wait(remaining)
+            if not self._cond.wait_for(lambda: bool(self._items) or self._closed, timeout):
+                return None
             items, self._items = self._items, {}
             return items or None
 
