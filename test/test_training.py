@@ -175,6 +175,37 @@ def test_soft_labels_and_distillation_shape_the_target(tmp_path):
     assert load_checkpoint(student).meta["args"]["teacher"] == [teacher]  # the recipe names its teachers
 
 
+def test_fer2013_labels_pull_ferplus_targets_towards_the_collected_expression(tmp_path, capsys):
+    """FER+ annotators who call an angry-collected face neutral: --fer2013-labels V puts V of the target on anger."""
+    from fer_ros.learning.datasets import FER2013_CLASSES, FERPLUS_CLASSES
+
+    rng = np.random.default_rng(0)
+    votes = np.zeros((4, 10), np.uint8)
+    votes[:, 0] = 7  # neutral majority ...
+    votes[:, 4] = 3  # ... and some anger
+    data = tmp_path / "fer.npz"
+    np.savez(data, images=rng.integers(0, 256, (4, 48, 48), dtype=np.uint8),
+             labels=np.full(4, FER2013_CLASSES.index("angry")), usage=np.array(["Training"] * 4), ferplus_votes=votes)
+    ds = load_dataset(str(data), "Training", "ferplus")
+    anger, neutral = FERPLUS_CLASSES.index("anger"), FERPLUS_CLASSES.index("neutral")
+    assert ds.labels.tolist() == [neutral] * 4 and ds.fer2013_labels.tolist() == [anger] * 4
+    assert ds.subset(np.array([1, 2])).fer2013_labels.tolist() == [anger] * 2
+    pre = Preprocessing(input_size=32)
+
+    def target(*extra):
+        return to_tensors(ds, pre, args_for(data, tmp_path / "x", "--labels", "ferplus", "--soft-labels", "1", *extra)).target
+    assert target()[0, anger] == pytest.approx(0.3) and target()[0, neutral] == pytest.approx(0.7)
+    mixed = target("--fer2013-labels", "0.5")
+    assert mixed[0, anger] == pytest.approx(0.65) and mixed[0, neutral] == pytest.approx(0.35)
+    assert torch.allclose(mixed.sum(1), torch.ones(4))
+    with pytest.raises(FerError, match="--fer2013-labels needs FER\\+ labels"):
+        to_tensors(load_dataset(str(data), "Training", "fer2013"), pre, args_for(data, tmp_path / "x", "--fer2013-labels", "0.5"))
+    assert cli(["train", "--data", str(data), "--fer2013-labels", "0.5", "--out", str(tmp_path / "o")]) == 2
+    assert "it needs --labels ferplus" in capsys.readouterr().err
+    assert cli(["train", "--data", str(data), "--labels", "ferplus", "--fer2013-labels", "2", "--out", str(tmp_path / "o")]) == 2
+    assert "--fer2013-labels must be in 0..1, got 2.0" in capsys.readouterr().err
+
+
 def test_training_calibrates_best_and_the_calibrate_command_refits_it(tmp_path, capsys):
     data = make_folder_dataset(tmp_path / "faces", n_per_class=10)
     result = training.main(args_for(data, tmp_path / "run", "--epochs", "1"))

@@ -34,6 +34,9 @@ class FaceDataset:
     source: str = ""
     # float32 [N, C]: FER+ annotator vote distribution over class_names (rows sum to 1), for soft-target training
     soft_labels: np.ndarray | None = None
+    # int64 [N]: each face's FER2013 label as an index into class_names (FER+ sets from the npz): the
+    # expression the face was collected for, where FER+'s annotators often said neutral
+    fer2013_labels: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if len(self.images) != len(self.labels):
@@ -41,6 +44,8 @@ class FaceDataset:
         check_labels(self.labels, len(self.class_names), self.source)
         if self.soft_labels is not None and self.soft_labels.shape != (len(self.labels), len(self.class_names)):
             raise FerError(f"{self.source}: soft labels of shape {self.soft_labels.shape}, expected ({len(self.labels)}, {len(self.class_names)})")
+        if self.fer2013_labels is not None:
+            check_labels(self.fer2013_labels, len(self.class_names), self.source)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -48,7 +53,9 @@ class FaceDataset:
     def subset(self, mask_or_index: np.ndarray) -> "FaceDataset":
         agreement = None if self.agreement is None else self.agreement[mask_or_index]
         soft = None if self.soft_labels is None else self.soft_labels[mask_or_index]
-        return FaceDataset(self.images[mask_or_index], self.labels[mask_or_index], self.class_names, agreement, self.source, soft)
+        original = None if self.fer2013_labels is None else self.fer2013_labels[mask_or_index]
+        return FaceDataset(self.images[mask_or_index], self.labels[mask_or_index], self.class_names, agreement, self.source,
+                           soft, original)
 
     def counts(self) -> dict[str, int]:
         return {n: int((self.labels == i).sum()) for i, n in enumerate(self.class_names)}
@@ -151,19 +158,22 @@ def load_fer_npz(path: str, split: str | None, label_set: str) -> FaceDataset:
             raise FerError(f"'{path}' has no ferplus_votes; use --labels fer2013")
         v = votes[:, :8].astype(np.float32)
         keep &= (votes[:, 9] < 5) & (v.sum(1) > 0) & (votes[:, :8].argmax(1) == votes[:, :10].argmax(1))
+        original = FER2013_TO_FERPLUS[labels]  # FER2013's label, as a FER+ class
         labels = v.argmax(1).astype(np.int64)
         agreement = v.max(1) / np.maximum(votes.sum(1), 1)
         soft = vote_distribution(v, labels)
         names = FERPLUS_CLASSES
     else:
-        agreement = soft = None
+        agreement = soft = original = None
         if votes is not None:  # share of FER+ annotators agreeing with the FER2013 label
             agreement = votes[np.arange(len(labels)), FER2013_TO_FERPLUS[labels]] / np.maximum(votes.sum(1), 1)
             soft = vote_distribution(votes[:, FER2013_TO_FERPLUS].astype(np.float32), labels)
         names = FER2013_CLASSES
     agreement = None if agreement is None else agreement.astype(np.float32)[keep]
     soft = None if soft is None else soft[keep]
-    return FaceDataset(images[keep], labels[keep].astype(np.int64), list(names), agreement, f"{path}[{split or 'all'}]", soft)
+    original = None if original is None else original[keep].astype(np.int64)
+    return FaceDataset(images[keep], labels[keep].astype(np.int64), list(names), agreement, f"{path}[{split or 'all'}]",
+                       soft, original)
 
 
 def check_npz_arrays(path: str, images: np.ndarray, labels: np.ndarray, usage: np.ndarray, votes: np.ndarray | None) -> None:

@@ -56,6 +56,10 @@ def _targets(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--soft-labels", type=float, default=0.0, metavar="W",
                    help="weight 0..1 of the FER+ vote distribution in the target (1 = votes only; npz with ferplus_votes)")
+    p.add_argument("--fer2013-labels", type=float, default=0.0, metavar="V",
+                   help="with --labels ferplus: weight 0..1 of each face's FER2013 label (a one-hot on its FER+ class) "
+                        "mixed into the target; FER+'s annotators call many faces neutral that were collected "
+                        "as an expression")
     p.add_argument("--teacher", action="append", default=None, metavar="WEIGHTS",
                    help="distil from this checkpoint, or a teacher run's last.pt from fer_ros.learning.teacher "
                         "(repeat for an ensemble, fused by the sum rule, each with its mirror)")
@@ -127,6 +131,10 @@ def check_options(args: argparse.Namespace) -> None:
         raise FerError(f"--scale is a zoom range in 0..1 (0.1 = +-10 %), got {args.scale}")
     if args.soft_labels and not 0 < args.soft_labels <= 1:
         raise FerError(f"--soft-labels must be in 0..1, got {args.soft_labels}")
+    if not 0 <= getattr(args, "fer2013_labels", 0.0) <= 1:
+        raise FerError(f"--fer2013-labels must be in 0..1, got {args.fer2013_labels}")
+    if getattr(args, "fer2013_labels", 0.0) and args.labels != "ferplus":
+        raise FerError("--fer2013-labels mixes FER2013's labels into FER+ targets; it needs --labels ferplus")
     if args.teacher and not 0 < args.distill <= 1:
         raise FerError(f"--distill must be in 0..1, got {args.distill}")
     if args.weight_average and not 0 < args.weight_average < 1:

@@ -76,17 +76,27 @@ def to_tensors(ds: FaceDataset, pre: Preprocessing, args: argparse.Namespace, te
 
 
 def target_distribution(ds: FaceDataset, args: argparse.Namespace) -> torch.Tensor:
-    """(1 - W) * smoothed one-hot + W * FER+ vote distribution, W = --soft-labels."""
+    """(1 - W) * smoothed one-hot + W * FER+ vote distribution, W = --soft-labels; then
+    (1 - V) * that + V * smoothed one-hot of the FER2013 label, V = --fer2013-labels."""
     c = len(ds.class_names)
-    onehot = F.one_hot(torch.from_numpy(ds.labels), c).float()
-    hard = onehot * (1 - args.label_smoothing) + args.label_smoothing / c
+
+    def smoothed(labels: np.ndarray) -> torch.Tensor:
+        return F.one_hot(torch.from_numpy(labels), c).float() * (1 - args.label_smoothing) + args.label_smoothing / c
+
+    target = smoothed(ds.labels)
     w = args.soft_labels
-    if not w:
-        return hard
-    if ds.soft_labels is None:
-        raise FerError(f"--soft-labels needs FER+ votes, and {ds.source} has none; "
-                       "use the FER2013 npz with ferplus_votes or drop --soft-labels")
-    return (1 - w) * hard + w * torch.from_numpy(ds.soft_labels)
+    if w:
+        if ds.soft_labels is None:
+            raise FerError(f"--soft-labels needs FER+ votes, and {ds.source} has none; "
+                           "use the FER2013 npz with ferplus_votes or drop --soft-labels")
+        target = (1 - w) * target + w * torch.from_numpy(ds.soft_labels)
+    v = getattr(args, "fer2013_labels", 0.0)
+    if v:
+        if ds.fer2013_labels is None:
+            raise FerError(f"--fer2013-labels needs FER+ labels from the FER2013 npz (--labels ferplus), and {ds.source} "
+                           "has no second label per face; drop --fer2013-labels")
+        target = (1 - v) * target + v * smoothed(ds.fer2013_labels)
+    return target
 
 
 def teacher_distribution(ds: FaceDataset, teachers: list[str]) -> torch.Tensor:
