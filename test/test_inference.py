@@ -23,16 +23,14 @@ def test_classifier_mirrors_each_model_as_its_checkpoint_says(tmp_path):
     """classifier.mirror auto follows each checkpoint: both bundled models gained from their mirror on
     their validation faces (ferplus 0.6 points, fer2013 1.0) and run mirrored; a checkpoint that says
     no runs one pass; true / false override every model."""
-    from fer_ros.models.checkpoint import resolve_weights
+    from fer_ros.models.checkpoint import read_checkpoint, resolve_weights, write_payload
 
     cpu = torch.device("cpu")
     assert load_checkpoint("ferplus").mirror and load_checkpoint("fer2013").mirror
     assert EmotionClassifier(["ferplus", "fer2013"], cpu, runtime="torch").mirror == [True, True]
     assert EmotionClassifier(["ferplus"], cpu, mirror="false", runtime="torch").mirror == [False]
-    ck = torch.load(resolve_weights("fer2013"), map_location="cpu", weights_only=True)
-    ck["mirror"] = False
-    torch.save(ck, tmp_path / "one_pass.pt")
     one_pass = str(tmp_path / "one_pass.pt")
+    write_payload(one_pass, {**read_checkpoint(resolve_weights("fer2013")), "mirror": False})
     assert EmotionClassifier([one_pass, "ferplus"], cpu, runtime="torch").mirror == [False, True]
     assert EmotionClassifier([one_pass], cpu, mirror=True, runtime="torch").mirror == [True]
 

@@ -53,9 +53,9 @@ class FaceDataset:
     def subset(self, mask_or_index: np.ndarray) -> "FaceDataset":
         agreement = None if self.agreement is None else self.agreement[mask_or_index]
         soft = None if self.soft_labels is None else self.soft_labels[mask_or_index]
-        original = None if self.fer2013_labels is None else self.fer2013_labels[mask_or_index]
+        fer2013 = None if self.fer2013_labels is None else self.fer2013_labels[mask_or_index]
         return FaceDataset(self.images[mask_or_index], self.labels[mask_or_index], self.class_names, agreement, self.source,
-                           soft, original)
+                           soft, fer2013)
 
     def counts(self) -> dict[str, int]:
         return {n: int((self.labels == i).sum()) for i, n in enumerate(self.class_names)}
@@ -158,22 +158,22 @@ def load_fer_npz(path: str, split: str | None, label_set: str) -> FaceDataset:
             raise FerError(f"'{path}' has no ferplus_votes; use --labels fer2013")
         v = votes[:, :8].astype(np.float32)
         keep &= (votes[:, 9] < 5) & (v.sum(1) > 0) & (votes[:, :8].argmax(1) == votes[:, :10].argmax(1))
-        original = FER2013_TO_FERPLUS[labels]  # FER2013's label, as a FER+ class
+        fer2013 = FER2013_TO_FERPLUS[labels]  # FER2013's label, as a FER+ class
         labels = v.argmax(1).astype(np.int64)
         agreement = v.max(1) / np.maximum(votes.sum(1), 1)
         soft = vote_distribution(v, labels)
         names = FERPLUS_CLASSES
     else:
-        agreement = soft = original = None
+        agreement = soft = fer2013 = None
         if votes is not None:  # share of FER+ annotators agreeing with the FER2013 label
             agreement = votes[np.arange(len(labels)), FER2013_TO_FERPLUS[labels]] / np.maximum(votes.sum(1), 1)
             soft = vote_distribution(votes[:, FER2013_TO_FERPLUS].astype(np.float32), labels)
         names = FER2013_CLASSES
     agreement = None if agreement is None else agreement.astype(np.float32)[keep]
     soft = None if soft is None else soft[keep]
-    original = None if original is None else original[keep].astype(np.int64)
+    fer2013 = None if fer2013 is None else fer2013[keep].astype(np.int64)
     return FaceDataset(images[keep], labels[keep].astype(np.int64), list(names), agreement, f"{path}[{split or 'all'}]",
-                       soft, original)
+                       soft, fer2013)
 
 
 def check_npz_arrays(path: str, images: np.ndarray, labels: np.ndarray, usage: np.ndarray, votes: np.ndarray | None) -> None:

@@ -131,9 +131,10 @@ def check_options(args: argparse.Namespace) -> None:
         raise FerError(f"--scale is a zoom range in 0..1 (0.1 = +-10 %), got {args.scale}")
     if args.soft_labels and not 0 < args.soft_labels <= 1:
         raise FerError(f"--soft-labels must be in 0..1, got {args.soft_labels}")
-    if not 0 <= getattr(args, "fer2013_labels", 0.0) <= 1:
-        raise FerError(f"--fer2013-labels must be in 0..1, got {args.fer2013_labels}")
-    if getattr(args, "fer2013_labels", 0.0) and args.labels != "ferplus":
+    fer2013_labels = getattr(args, "fer2013_labels", 0.0)
+    if not 0 <= fer2013_labels <= 1:
+        raise FerError(f"--fer2013-labels must be in 0..1, got {fer2013_labels}")
+    if fer2013_labels and args.labels != "ferplus":
         raise FerError("--fer2013-labels mixes FER2013's labels into FER+ targets; it needs --labels ferplus")
     if args.teacher and not 0 < args.distill <= 1:
         raise FerError(f"--distill must be in 0..1, got {args.distill}")
