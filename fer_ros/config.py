@@ -88,6 +88,10 @@ class ClassifierConfig:
     runtime: str = setting("auto", "what runs the network on a CPU: onnxruntime (the faster one: docs/performance.md), torch (TorchScript), "
                                    "or auto (onnxruntime when installed and the network exports, else torch)",
                            choices=("auto", "torch", "onnxruntime"))
+    precision: str = setting("auto", "number format of the network on ONNX Runtime: int8 (8-bit convolutions from the "
+                                     "activation ranges the checkpoint carries; the faster one: docs/performance.md), fp32, "
+                                     "or auto (int8 when the checkpoint carries ranges and ONNX Runtime runs it, else fp32)",
+                             choices=("auto", "fp32", "int8"))
     device: str = setting("", "torch device for the classifier: auto, cpu, cuda or cuda:N; empty = the same as detector.device")
     threads: int = setting(0, "torch CPU threads of the process (set by the command or node that builds the pipeline); "
                               "0 = leave torch's default", min=0, max=256)

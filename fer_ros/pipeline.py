@@ -74,7 +74,7 @@ class FramePipeline:
         c = self.config.classifier
         self.device = resolve_device(c.device or self.config.detector.device)  # the classifier's device
         self.classifier: Classifier = classifier or EmotionClassifier(c.weights or None, self.device, c.fusion, c.half, c.mirror,
-                                                                      c.runtime)
+                                                                      c.runtime, c.precision)
         self.class_names = list(self.classifier.class_names)
         self.detector = FaceDetector(self.config.detector)
         self.aligner = FaceAligner(self.config.align, self.classifier.input_size, template=self.classifier.align_template)

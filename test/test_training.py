@@ -15,6 +15,7 @@ from fer_ros.learning.augment import augment, erase_patches
 from fer_ros.learning.datasets import load_dataset
 from fer_ros.learning.train_data import to_tensors
 from fer_ros.models.checkpoint import load_checkpoint
+from fer_ros.models.int8 import int8_available
 from fer_ros.models.preprocess import Preprocessing
 
 
@@ -211,6 +212,9 @@ def test_training_calibrates_best_and_the_calibrate_command_refits_it(tmp_path, 
     result = training.main(args_for(data, tmp_path / "run", "--epochs", "1"))
     best = load_checkpoint(result["best"])
     assert best.temperature == pytest.approx(result["temperature"]) and best.meta["calibration"]["val_faces"] == best.meta["val_size"]
+    int8 = int8_available()
+    if int8:  # the same validation faces set the ranges of 8-bit inference
+        assert best.int8["faces"] == min(best.meta["val_size"], 1000) and best.int8["method"] == "minmax"
     out = tmp_path / "calibrated.pt"
     assert cli(["calibrate", "--weights", result["best"], "--data", str(data), "--out", str(out)]) == 0
     assert "validation faces" in capsys.readouterr().out
@@ -219,6 +223,7 @@ def test_training_calibrates_best_and_the_calibrate_command_refits_it(tmp_path, 
     assert cli(["evaluate", "--weights", str(out), "--data", str(data), "--held-out", "--no-mirror", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["samples"] == best.meta["val_size"]
+    assert report["precision"] == ("int8" if int8 else "fp32")  # what the pipeline would run by default
     u = report["uncertain"]
     assert u["threshold"] == PipelineConfig().smoother.confidence_threshold and 0 <= u["share"] <= 1
     assert cli(["evaluate", "--weights", str(out), "--data", str(data), "--held-out", "--split", "x"]) == 2

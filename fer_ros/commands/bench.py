@@ -109,6 +109,8 @@ def _print_summary(r: dict) -> None:
     print(f"device {r['device']} ({r.get('gpu') or r['cpu']}, {r['cores']} cores), torch threads {r['threads']}, "
           f"load average {r['load_avg_1m']} at start; peak RSS {r['peak_rss_mb']:.0f} MB"
           + (f", CUDA max allocated {r['cuda_max_allocated_mb']:.0f} MB" if "cuda_max_allocated_mb" in r else ""))
+    if r.get("weights"):
+        print(f"classifier {r['weights']}")
     d = r.get("default")
     if d:
         ratio = f", {d['speedup_vs_naive']:.2f}x the naive baseline" if "speedup_vs_naive" in d else ""

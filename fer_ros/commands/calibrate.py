@@ -1,5 +1,6 @@
-"""`fer-ros calibrate`: fit a checkpoint's softmax temperature on its own validation faces, and
-decide from the same faces whether it classifies each face with its mirror by default.
+"""`fer-ros calibrate`: fit a checkpoint's softmax temperature on its own validation faces, decide
+from the same faces whether it classifies each face with its mirror by default, and measure there
+the activation ranges that let it run in 8 bits (classifier.precision).
 
 The validation split is rebuilt from what the checkpoint recorded about its training run (data
 split, label set, validation share, seed), so the temperature is fitted on faces the model was
@@ -39,5 +40,7 @@ def run(args) -> int:
     print(f"temperature {cal['temperature']:.4f} on {cal['val_faces']} validation faces: "
           f"ECE {cal['val_ece_before']:.4f} -> {cal['val_ece_after']:.4f}; accuracy {cal['val_accuracy']:.4f}, "
           f"{cal['val_accuracy_mirrored']:.4f} with the mirror, so classifier.mirror auto is "
-          f"{'on' if cal['mirror'] else 'off'} for it; wrote {target}")
+          f"{'on' if cal['mirror'] else 'off'} for it; "
+          + (f"INT8 ranges from {cal['int8_faces']} faces and their mirrors; " if cal["int8_faces"] else "no INT8 ranges; ")
+          + f"wrote {target}")
     return 0

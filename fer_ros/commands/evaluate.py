@@ -54,6 +54,9 @@ def register(sub) -> None:
     p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
                    help="average each face with its mirror image (test-time augmentation), or not; "
                         "default: what the pipeline does (classifier.mirror: auto, as each checkpoint says)")
+    p.add_argument("--precision", default=None, choices=["auto", "fp32", "int8"],
+                   help="number format of the network: int8 runs a checkpoint's INT8 ranges on ONNX Runtime; "
+                        "default: what the pipeline does (classifier.precision: auto)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default=None, help="directory for evaluation.json and the confusion matrix PNG")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
@@ -95,6 +98,7 @@ def evaluate_source(args) -> dict:
     defaults = PipelineConfig()  # evaluate what the robot runs when given no options
     args.mirror = defaults.classifier.mirror if args.mirror is None else str(args.mirror).lower()
     fusion = args.fusion or defaults.classifier.fusion
+    precision = args.precision or defaults.classifier.precision
     if args.kfold:
         report = cross_validate(args)
     elif args.photos:
@@ -112,19 +116,20 @@ def evaluate_source(args) -> dict:
             data = drop_duplicates_of(data, load_dataset(args.data, args.dedupe_against, labels))
         ds, absent = relabel(data, loaded.class_names)  # by class name and its aliases, not by position
         report, probs = evaluation.evaluate_checkpoint(members, ds, device, args.mirror,
-                                                       threshold=defaults.smoother.confidence_threshold, fusion=fusion)
+                                                       threshold=defaults.smoother.confidence_threshold, fusion=fusion,
+                                                       precision=precision)
         report["absent_classes"] = absent
         renamed = zip(data.class_names, match_classes(data.class_names, ds.class_names))
         report["class_map"] = {name: ds.class_names[i] for name, i in renamed if name != ds.class_names[i]}
         if args.compare:
             compared = load_checkpoint(args.compare, device)
             other_ds, _ = relabel(data, compared.class_names)
-            other, other_probs = evaluation.evaluate_checkpoint(compared, other_ds, device, args.mirror)
+            other, other_probs = evaluation.evaluate_checkpoint(compared, other_ds, device, args.mirror, precision=precision)
             paired = evaluation.mcnemar(probs.argmax(1) == ds.labels, other_probs.argmax(1) == other_ds.labels)
             report["comparison"] = {"weights": args.compare, "accuracy": other["accuracy"], "macro_f1": other["macro_f1"], **paired}
         if args.robustness:
             report["robustness"] = robustness_report.run_models(members, ds, device, args.mirror, fusion, args.robustness_seed,
-                                                                (compared, other_ds) if args.compare else None)
+                                                                (compared, other_ds) if args.compare else None, precision)
         if args.through_pipeline:
             with _pipeline(args, [m.path for m in members], fusion) as pipeline:
                 report["through_pipeline"] = evaluation.through_pipeline(pipeline, ds, upscale=args.upscale,
@@ -137,10 +142,11 @@ def evaluate_source(args) -> dict:
 
 
 def _pipeline(args, weights: list, fusion: str) -> FramePipeline:
-    """The live pipeline with these models, mirror and fusion, on --device."""
+    """The live pipeline with these models, mirror, fusion and precision, on --device."""
     config = PipelineConfig()
     config.classifier.weights = [w for w in weights if w]
     config.classifier.mirror, config.classifier.fusion = args.mirror, fusion
+    config.classifier.precision = args.precision or config.classifier.precision
     config.detector.device = args.device
     return FramePipeline(config)
 

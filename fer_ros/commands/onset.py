@@ -41,7 +41,7 @@ def run(args) -> int:
     onset = make_sequences(load_dataset(args.data, args.split), args.per_class, timing, args.seed)
     c = config.classifier
     classifier = EmotionClassifier(c.weights or None, resolve_device(c.device or config.detector.device), c.fusion,
-                                   c.half, c.mirror, c.runtime)
+                                   c.half, c.mirror, c.runtime, c.precision)
     probs = classify_sequences(classifier, onset)
     report = replay(probs, onset, config.smoother, classifier.class_names)
     if args.json:

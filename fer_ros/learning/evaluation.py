@@ -18,7 +18,7 @@ from fer_ros.learning.datasets import FaceDataset
 from fer_ros.memory import peak_rss_mb
 from fer_ros.models.calibration import reliability, save_reliability_png
 from fer_ros.models.checkpoint import LoadedModel, use_mirror
-from fer_ros.models.inference import class_probabilities, fuse
+from fer_ros.models.inference import class_probabilities, fuse, offline_forward
 from fer_ros.models.preprocess import to_model_input
 
 
@@ -45,9 +45,11 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: 
 
 @torch.inference_mode()
 def predict(loaded: LoadedModel, images: np.ndarray, device: torch.device, batch_size: int = 256,
-            mirror: bool = False) -> tuple[np.ndarray, dict]:
-    """Probabilities [N, C] for uint8 faces, with throughput and peak memory of the run."""
-    model = loaded.model.to(device).eval()
+            mirror: bool = False, precision: str = "fp32") -> tuple[np.ndarray, dict]:
+    """Probabilities [N, C] for uint8 faces, with throughput and peak memory of the run; ``precision``
+    auto or int8 runs a checkpoint with INT8 ranges in 8 bits on ONNX Runtime, as the pipeline does."""
+    loaded.model.to(device).eval()
+    model = offline_forward(loaded, device, precision)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     out, start = [], time.perf_counter()
@@ -57,7 +59,7 @@ def predict(loaded: LoadedModel, images: np.ndarray, device: torch.device, batch
     seconds = time.perf_counter() - start
     probs = np.concatenate(out) if out else np.zeros((0, len(loaded.class_names)), np.float32)
     perf = {"images_per_second": len(images) / seconds if seconds > 0 else 0.0, "batch_size": batch_size,
-            "device": str(device), "peak_memory_mb": peak_rss_mb() if device.type == "cpu"
+            "device": str(device), "precision": "fp32" if model is loaded.model else "int8", "peak_memory_mb": peak_rss_mb() if device.type == "cpu"
             else torch.cuda.max_memory_allocated(device) / 2**20}
     return probs, perf
 
@@ -69,16 +71,18 @@ def check_classes(loaded: LoadedModel, ds: FaceDataset) -> None:
 
 
 def evaluate_checkpoint(loaded: LoadedModel | list[LoadedModel], ds: FaceDataset, device: torch.device,
-                        mirror: str | bool = "auto", threshold: float | None = None, fusion: str = "sum") -> tuple[dict, np.ndarray]:
+                        mirror: str | bool = "auto", threshold: float | None = None, fusion: str = "sum",
+                        precision: str = "fp32") -> tuple[dict, np.ndarray]:
     """Metrics of one checkpoint, or of an ensemble fused by ``fusion`` as the pipeline fuses it,
-    on ``ds``, each member mirrored or not as ``mirror`` (auto / true / false) says for it; with
+    on ``ds``, each member mirrored or not as ``mirror`` (auto / true / false) says for it and in
+    the number format ``precision`` (fp32 / int8 / auto, as the pipeline's setting) gives it; with
     ``threshold`` (the smoother's confidence threshold) also how often the faces it would call
     ``uncertain`` are right."""
     members = loaded if isinstance(loaded, list) else [loaded]
     for member in members:
         check_classes(member, ds)
     mirrored = [use_mirror(mirror, member) for member in members]
-    runs = [predict(member, ds.images, device, mirror=m) for member, m in zip(members, mirrored)]
+    runs = [predict(member, ds.images, device, mirror=m, precision=precision) for member, m in zip(members, mirrored)]
     probs = fuse([p for p, _ in runs], fusion) if len(runs) > 1 else runs[0][0]
     perf = dict(runs[0][1])
     perf["images_per_second"] = 1.0 / sum(1.0 / max(r[1]["images_per_second"], 1e-9) for r in runs)
@@ -88,6 +92,7 @@ def evaluate_checkpoint(loaded: LoadedModel | list[LoadedModel], ds: FaceDataset
     one = len(members) == 1
     metrics.update({"weights": members[0].path if one else [m.path for m in members], "data": ds.source,
                     "mirror": mirrored[0] if one else mirrored,
+                    "precision": runs[0][1]["precision"] if one else [r[1]["precision"] for r in runs],
                     "temperature": members[0].temperature if one else [m.temperature for m in members],
                     "ece": rel["ece"], "reliability": rel, "performance": perf})
     if not one:
@@ -197,7 +202,8 @@ def format_report(m: dict) -> str:
     lines += ["  " + " ".join(f"{x:5d}" for x in row) for row in m["confusion_matrix"]]
     if "performance" in m:
         p = m["performance"]
-        lines.append(f"throughput {p['images_per_second']:.0f} faces/s on {p['device']} (batch {p['batch_size']}), "
+        lines.append(f"throughput {p['images_per_second']:.0f} faces/s on {p['device']} in {p.get('precision', 'fp32')} "
+                     f"(batch {p['batch_size']}), "
                      f"peak memory {p['peak_memory_mb']:.0f} MB")
     return "\n".join(lines)
 

@@ -14,22 +14,23 @@ from fer_ros.models.checkpoint import LoadedModel, use_mirror
 from fer_ros.models.inference import fuse
 
 
-def predict_labels(members: list[LoadedModel], images: np.ndarray, device, mirror: str | bool, fusion: str) -> np.ndarray:
+def predict_labels(members: list[LoadedModel], images: np.ndarray, device, mirror: str | bool, fusion: str,
+                   precision: str = "fp32") -> np.ndarray:
     """Arg-max class per face of one model or of an ensemble fused as the pipeline fuses it."""
-    probs = [predict(m, images, device, mirror=use_mirror(mirror, m))[0] for m in members]
+    probs = [predict(m, images, device, mirror=use_mirror(mirror, m), precision=precision)[0] for m in members]
     return (fuse(probs, fusion) if len(probs) > 1 else probs[0]).argmax(1)
 
 
 def run_models(members: list[LoadedModel], ds, device, mirror: str | bool, fusion: str, seed: int = 0,
-               compared: tuple[LoadedModel, object] | None = None) -> dict:
+               compared: tuple[LoadedModel, object] | None = None, precision: str = "fp32") -> dict:
     """The suite for ``members`` (one model or an ensemble) on ``ds``; ``compared``: (second model, ``ds``
     relabelled to its classes). Occluders sit where the first model's alignment template puts eyes and mouth."""
     models = [{"members": members, "labels": ds.labels, "class_names": members[0].class_names, "device": device,
-               "mirror": mirror, "fusion": fusion}]
+               "mirror": mirror, "fusion": fusion, "precision": precision}]
     if compared is not None:
         other, other_ds = compared
         models.append({"members": [other], "labels": other_ds.labels, "class_names": other.class_names, "device": device,
-                       "mirror": mirror, "fusion": "sum"})
+                       "mirror": mirror, "fusion": "sum", "precision": precision})
     report = run_suite(models, ds.images, seed, members[0].preprocessing.align_template)
     report["weights"], report["data"] = [m.path for m in members], ds.source
     if compared is not None:
@@ -57,7 +58,8 @@ def run_suite(models: list[dict], images: np.ndarray, seed: int = 0, template=No
         return out
 
     def predictions(faces: np.ndarray) -> tuple[list, list]:
-        predicted = [predict_labels(m["members"], faces, m["device"], m["mirror"], m["fusion"]) for m in models]
+        predicted = [predict_labels(m["members"], faces, m["device"], m["mirror"], m["fusion"], m.get("precision", "fp32"))
+                     for m in models]
         return [p == m["labels"] for p, m in zip(predicted, models)], predicted
 
     clean = row(*predictions(images))

@@ -32,6 +32,7 @@ class LoadedModel:
     meta: dict  # training metadata (recipe, metrics) as saved; may be empty
     temperature: float = 1.0  # logits are divided by it before the softmax (fitted on validation faces)
     mirror: bool = False  # classify each face with its mirror image too: its validation faces showed that it pays
+    int8: dict | None = None  # activation ranges for 8-bit inference on ONNX Runtime (fer_ros.models.int8), if calibrated
 
 
 MIRROR_MODES = ("auto", "true", "false")
@@ -102,6 +103,13 @@ def set_temperature(path: str, temperature: float, calibration: dict | None = No
     write_payload(path, payload)
 
 
+def set_int8(path: str, int8: dict) -> None:
+    """Store the activation ranges of 8-bit inference (``fer_ros.models.int8.calibrate_ranges``) in a checkpoint."""
+    payload = read_checkpoint(path)
+    payload["int8"] = dict(int8)
+    write_payload(path, payload)
+
+
 def read_checkpoint(path: str) -> dict:
     """The raw checkpoint dict, loaded without executing any pickled code."""
     if os.path.isdir(path):
@@ -141,6 +149,9 @@ def load_checkpoint(path: str | None = None, device: torch.device | str = "cpu")
         mirror = payload.get("mirror", False)
         if not isinstance(mirror, bool):
             raise ValueError(f"mirror {mirror!r} is not true or false")
+        int8 = payload.get("int8")
+        if int8 is not None and not (isinstance(int8, dict) and isinstance(int8.get("ranges"), str)):
+            raise ValueError("int8 is not a mapping with a ranges string")
         state = payload["state_dict"]
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise ValueError("state_dict is not a mapping of names to tensors")
@@ -156,7 +167,7 @@ def load_checkpoint(path: str | None = None, device: torch.device | str = "cpu")
                        f"e.g. {broken[0]}): training diverged or the file is damaged; use another checkpoint or retrain")
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
     model.eval().to(device)
-    return LoadedModel(model, pre, class_names, path, dict(payload.get("meta", {})), temperature, mirror)
+    return LoadedModel(model, pre, class_names, path, dict(payload.get("meta", {})), temperature, mirror, int8)
 
 
 def check_state_dict(model: torch.nn.Module, state: dict, path: str) -> None:

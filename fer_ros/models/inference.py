@@ -7,6 +7,7 @@ model can vote together. Each keeps its own preprocessing, so members trained di
 """
 from __future__ import annotations
 
+import copy
 import logging
 import warnings
 from typing import Callable, NamedTuple
@@ -20,6 +21,7 @@ from fer_ros.emotions import match_classes
 from fer_ros.errors import FerError
 from fer_ros.models.ams_cnn import AMSOutput
 from fer_ros.models.checkpoint import LoadedModel, load_checkpoint, use_mirror
+from fer_ros.models.int8 import use_int8
 from fer_ros.models.preprocess import to_model_input
 from fer_ros.models.runtime import RUNTIMES, checkpoint_key, onnx_forward, onnxruntime_available
 from fer_ros.types import Classification
@@ -105,6 +107,23 @@ def trace_for_cpu(model: nn.Module, in_chans: int, size: int) -> Callable:
     return forward
 
 
+def offline_forward(loaded: LoadedModel, device: torch.device, precision: str = "fp32") -> Callable:
+    """What classifies faces offline (evaluation, robustness): the eager module, or where ``precision``
+    resolves to 8 bits (see ``fer_ros.models.int8.use_int8``) the ONNX Runtime session the pipeline runs."""
+    on_onnxruntime = device.type == "cpu" and onnxruntime_available()
+    if not use_int8(precision, loaded.int8, loaded.path, on_onnxruntime):
+        return loaded.model
+    model = fold_batchnorm(copy.deepcopy(loaded.model)).eval()
+    try:
+        return onnx_forward(model, model.cfg.in_chans, model.cfg.input_size, torch.get_num_threads(),
+                            checkpoint_key(loaded.path), loaded.int8)
+    except Exception as exc:
+        if precision == "int8":
+            raise FerError(f"could not run {loaded.path} in 8 bits ({exc}); use precision fp32") from None
+        log.warning("%s in 8 bits failed (%s); evaluating it in float", loaded.path, exc)
+        return loaded.model
+
+
 class ClassProbabilities(NamedTuple):
     """``class_probabilities`` of a batch of faces."""
 
@@ -138,7 +157,7 @@ class EmotionClassifier:
     """PyTorch AMS-CNN checkpoints (one, or an ensemble) behind the ``fer_ros.models.classifier.Classifier`` protocol."""
 
     def __init__(self, weights: list[str] | None, device: torch.device, fusion: str = "sum", half: bool = False,
-                 mirror: str | bool = "auto", runtime: str = "auto"):
+                 mirror: str | bool = "auto", runtime: str = "auto", precision: str = "auto"):
         if runtime not in RUNTIMES:
             raise FerError(f"unknown classifier runtime '{runtime}'; choose one of {', '.join(RUNTIMES)}")
         if fusion not in FUSION_RULES:
@@ -153,20 +172,32 @@ class EmotionClassifier:
         self.runtime = "torch"  # what runs every member (ONNX Runtime only on the CPU)
         if device.type == "cpu" and (runtime == "onnxruntime" or runtime == "auto" and onnxruntime_available()):
             self.runtime = "onnxruntime"
-        for m in self.members:
+        self.int8 = [use_int8(precision, m.int8, m.path, self.runtime == "onnxruntime") for m in self.members]
+        for i, m in enumerate(self.members):
             fold_batchnorm(m.model)
             if self.half:
                 m.model.half()
             if self.runtime == "onnxruntime":
-                self._forward.append(self._onnx_or_trace(m, required=runtime == "onnxruntime"))
+                self._forward.append(self._onnx_or_trace(i, required=runtime == "onnxruntime", int8_required=precision == "int8"))
             elif device.type == "cpu":
                 m.model.to(memory_format=torch.channels_last)
                 self._forward.append(trace_for_cpu(m.model, m.model.cfg.in_chans, m.model.cfg.input_size))
             else:
                 self._forward.append(m.model)
 
-    def _onnx_or_trace(self, m: LoadedModel, required: bool) -> Callable:
-        """ONNX Runtime for this member; with runtime auto, the TorchScript trace when the export fails."""
+    def _onnx_or_trace(self, i: int, required: bool, int8_required: bool) -> Callable:
+        """ONNX Runtime for member ``i``, in 8 bits where ``self.int8`` says so (with precision auto, in
+        float when that fails); with runtime auto, the TorchScript trace when the export fails."""
+        m = self.members[i]
+        if self.int8[i]:
+            try:
+                return onnx_forward(m.model, m.model.cfg.in_chans, m.model.cfg.input_size, torch.get_num_threads(),
+                                    checkpoint_key(m.path), m.int8)
+            except Exception as exc:  # ranges of another export, a quantiser that changed
+                if int8_required:
+                    raise FerError(f"could not run {m.path} in 8 bits ({exc}); set classifier.precision=fp32") from None
+                log.warning("%s in 8 bits failed (%s); running it in float", m.path, exc)
+                self.int8[i] = False
         try:
             return onnx_forward(m.model, m.model.cfg.in_chans, m.model.cfg.input_size, torch.get_num_threads(),
                                 checkpoint_key(m.path))
@@ -197,7 +228,7 @@ class EmotionClassifier:
 
     def describe(self) -> str:
         return ", ".join(f"{m.path} ({m.model.cfg.input_size}px, {len(m.class_names)} classes)" for m in self.members) \
-            + f" on {self.runtime}"
+            + f" on {self.runtime}" + (" in 8 bits" if any(self.int8) else "")
 
     @torch.inference_mode()
     def classify(self, faces: list[np.ndarray]) -> list[Classification]:

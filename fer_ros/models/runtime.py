@@ -6,7 +6,8 @@ temperature and ensemble fusion whatever runs the convolutions. ``classifier.run
 default) takes ONNX Runtime when ``onnxruntime`` and ``onnx`` (for the export) are installed, as
 ``pip install`` does, and falls back to TorchScript when they are missing or the export fails.
 The network is exported from the loaded checkpoint in memory at start-up (a few seconds, once
-per checkpoint file and process), never downloaded or written anywhere.
+per checkpoint file and process), never downloaded or written anywhere; a checkpoint with INT8
+ranges is then rewritten to 8-bit convolutions (``fer_ros.models.int8``, ``classifier.precision``).
 
 The one operator the exporter lacks is AMS-CNN's antialiased bilinear downscaling of the
 coarse pathways (``F.interpolate(antialias=True)``); it maps to ONNX ``Resize`` with
@@ -112,11 +113,13 @@ def _options(threads: int):
     return options
 
 
-def onnx_forward(model: nn.Module, in_chans: int, size: int, threads: int, key: tuple | None = None) -> Callable:
+def onnx_forward(model: nn.Module, in_chans: int, size: int, threads: int, key: tuple | None = None,
+                 int8: dict | None = None) -> Callable:
     """An ONNX Runtime session of ``model`` wrapped as ``forward(x) -> AMSOutput``, as the module's own.
 
     ``key`` names the weights (see ``checkpoint_key``): a second pipeline on the same checkpoint
-    reuses the export instead of repeating it (seconds on a small CPU).
+    reuses the export instead of repeating it (seconds on a small CPU). ``int8``: the checkpoint's
+    activation ranges, to run the convolutions in 8 bits (see ``fer_ros.models.int8``).
     """
     if not onnxruntime_available():
         raise FerError("classifier.runtime=onnxruntime needs the onnxruntime and onnx packages: "
@@ -128,6 +131,16 @@ def onnx_forward(model: nn.Module, in_chans: int, size: int, threads: int, key: 
         graph = export_onnx(model, in_chans, size)
         if key:
             _EXPORTED[key] = graph
+    if int8 is not None:
+        from fer_ros.models.int8 import quantised_graph
+
+        int8_key = key + ("int8",) if key else None
+        quantised = _EXPORTED.get(int8_key) if int8_key else None
+        if quantised is None:
+            quantised = quantised_graph(graph, int8)
+            if int8_key:
+                _EXPORTED[int8_key] = quantised
+        graph = quantised
     session = ort.InferenceSession(graph, _options(threads), providers=["CPUExecutionProvider"])
 
     def forward(x: torch.Tensor) -> AMSOutput:
