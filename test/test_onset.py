@@ -89,4 +89,10 @@ def test_onset_command_on_real_faces_with_the_bundled_model(capsys):
     assert report["sequences"] == 12 and report["smoother"]["window"] == 0.2
     for key in ("right_at_1s", "uncertain_at_1s", "right_at_end", "false_alarms", "raw_right_at_peak"):
         assert 0.0 <= report[key] <= 1.0
+    assert report["labels"] == "fer2013" and "in 8 bits" in report["classifier"]
+    # the FER+ majority picks the faces: 8 classes, so contempt sequences too
+    assert main(["onset", "--data", FER_NPZ, "--split", "PublicTest", "--labels", "ferplus", "--per-class", "2",
+                 "--hold", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["sequences"] == 14 and report["labels"] == "ferplus" and "contempt" in report["per_class_right_at_1s"]
     assert main(["onset", "--data", FER_NPZ, "--per-class", "0"]) == 2

@@ -18,6 +18,9 @@ def register(sub) -> None:
                                    "hold, the median delay from the peak and false alarms before the onset.")
     p.add_argument("--data", required=True, help="FER2013 .npz or .csv, or an ImageFolder directory with a neutral class")
     p.add_argument("--split", default=None, help="npz/csv Usage or a sub-folder (e.g. PublicTest)")
+    p.add_argument("--labels", default="fer2013", choices=["fer2013", "ferplus"],
+                   help="label set of an npz that carries FER+ votes: which faces are neutral and which show each "
+                        "expression (ferplus: the annotators' majority, 8 classes)")
     p.add_argument("--per-class", type=int, default=40, help="sequences per expressive class")
     p.add_argument("--hold", type=float, default=3.0, help="seconds the peak is held")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate of the sequences")
@@ -38,14 +41,14 @@ def run(args) -> int:
     config = pipeline_config(args)
     set_torch_threads(config.classifier.threads)
     timing = OnsetTiming(fps=args.fps, hold_s=args.hold)
-    onset = make_sequences(load_dataset(args.data, args.split), args.per_class, timing, args.seed)
+    onset = make_sequences(load_dataset(args.data, args.split, args.labels), args.per_class, timing, args.seed)
     c = config.classifier
     classifier = EmotionClassifier(c.weights or None, resolve_device(c.device or config.detector.device), c.fusion,
                                    c.half, c.mirror, c.runtime, c.precision)
     probs = classify_sequences(classifier, onset)
     report = replay(probs, onset, config.smoother, classifier.class_names)
     if args.json:
-        print(json.dumps({"data": args.data, "split": args.split, "smoother": vars(config.smoother),
+        print(json.dumps({"data": args.data, "split": args.split, "labels": args.labels, "smoother": vars(config.smoother),
                           "classifier": classifier.describe(), **report.to_json()}))
         return 0
     print(f"{report.sequences} sequences ({args.per_class} per class), {classifier.describe()}")
