@@ -52,8 +52,11 @@ def _optimised(graph: bytes):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         options.optimized_model_filepath = path
         ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
-        model = onnx.load(path)
-    return onnx.shape_inference.infer_shapes(model)
+        model = onnx.shape_inference.infer_shapes(onnx.load(path))
+    # the two steps of ONNX Runtime's quantisation pre-processing; say so, as it does, so that
+    # quantize_static does not log a warning asking for them on every start-up
+    onnx.helper.set_model_props(model, {"onnx.quant.pre_process": "onnxruntime.quant"})
+    return model
 
 
 def _quantise(model, reader, cache: str, out: str) -> None:
