@@ -39,8 +39,8 @@ def test_bundled_model_runs_in_8_bits_and_labels_faces_as_in_float(name, astrona
     faces = _real_faces(astronaut)
     fast = EmotionClassifier([name], CPU)  # the package default: precision auto
     exact = EmotionClassifier([name], CPU, precision="fp32")
-    assert fast.int8 == [True] and "in 8 bits" in fast.describe()
-    assert exact.int8 == [False] and "8 bits" not in exact.describe()
+    assert fast.quantised == [True] and "in 8 bits" in fast.describe()
+    assert exact.quantised == [False] and "8 bits" not in exact.describe()
     a = np.stack([c.probabilities for c in fast.classify(faces)])
     b = np.stack([c.probabilities for c in exact.classify(faces)])
     assert np.allclose(a.sum(1), 1, atol=1e-5)
@@ -86,7 +86,7 @@ def test_ranges_of_another_export_are_refused_not_half_applied(tmp_path, caplog)
         quantised_graph(export_onnx(model, 1, model.cfg.input_size), loaded.int8)
     with caplog.at_level(logging.WARNING):
         auto = EmotionClassifier([path], CPU)  # precision auto: the model still runs, in float
-    assert auto.int8 == [False] and "running it in float" in caplog.text
+    assert auto.quantised == [False] and "running it in float" in caplog.text
     with pytest.raises(FerError, match="precision=fp32"):
         EmotionClassifier([path], CPU, precision="int8")
 
@@ -96,7 +96,7 @@ def test_int8_asks_for_ranges_and_onnxruntime(tiny_checkpoint, tmp_path):
     payload = read_checkpoint(tiny_checkpoint)
     payload.pop("int8", None)
     write_payload(plain, payload)
-    assert EmotionClassifier([plain], CPU).int8 == [False]  # auto: nothing to run in 8 bits
+    assert EmotionClassifier([plain], CPU).quantised == [False]  # auto: nothing to run in 8 bits
     with pytest.raises(FerError, match="no INT8 ranges.*fer-ros calibrate"):
         EmotionClassifier([plain], CPU, precision="int8")
     with pytest.raises(FerError, match="ONNX Runtime"):

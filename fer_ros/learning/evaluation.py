@@ -59,8 +59,8 @@ def predict(loaded: LoadedModel, images: np.ndarray, device: torch.device, batch
     seconds = time.perf_counter() - start
     probs = np.concatenate(out) if out else np.zeros((0, len(loaded.class_names)), np.float32)
     perf = {"images_per_second": len(images) / seconds if seconds > 0 else 0.0, "batch_size": batch_size,
-            "device": str(device), "precision": "fp32" if model is loaded.model else "int8", "peak_memory_mb": peak_rss_mb() if device.type == "cpu"
-            else torch.cuda.max_memory_allocated(device) / 2**20}
+            "device": str(device), "precision": "fp32" if model is loaded.model else "int8",
+            "peak_memory_mb": peak_rss_mb() if device.type == "cpu" else torch.cuda.max_memory_allocated(device) / 2**20}
     return probs, perf
 
 

@@ -172,7 +172,7 @@ class EmotionClassifier:
         self.runtime = "torch"  # what runs every member (ONNX Runtime only on the CPU)
         if device.type == "cpu" and (runtime == "onnxruntime" or runtime == "auto" and onnxruntime_available()):
             self.runtime = "onnxruntime"
-        self.int8 = [use_int8(precision, m.int8, m.path, self.runtime == "onnxruntime") for m in self.members]
+        self.quantised = [use_int8(precision, m.int8, m.path, self.runtime == "onnxruntime") for m in self.members]
         for i, m in enumerate(self.members):
             fold_batchnorm(m.model)
             if self.half:
@@ -186,10 +186,10 @@ class EmotionClassifier:
                 self._forward.append(m.model)
 
     def _onnx_or_trace(self, i: int, required: bool, int8_required: bool) -> Callable:
-        """ONNX Runtime for member ``i``, in 8 bits where ``self.int8`` says so (with precision auto, in
+        """ONNX Runtime for member ``i``, in 8 bits where ``self.quantised`` says so (with precision auto, in
         float when that fails); with runtime auto, the TorchScript trace when the export fails."""
         m = self.members[i]
-        if self.int8[i]:
+        if self.quantised[i]:
             try:
                 return onnx_forward(m.model, m.model.cfg.in_chans, m.model.cfg.input_size, torch.get_num_threads(),
                                     checkpoint_key(m.path), m.int8)
@@ -197,7 +197,7 @@ class EmotionClassifier:
                 if int8_required:
                     raise FerError(f"could not run {m.path} in 8 bits ({exc}); set classifier.precision=fp32") from None
                 log.warning("%s in 8 bits failed (%s); running it in float", m.path, exc)
-                self.int8[i] = False
+                self.quantised[i] = False
         try:
             return onnx_forward(m.model, m.model.cfg.in_chans, m.model.cfg.input_size, torch.get_num_threads(),
                                 checkpoint_key(m.path))
@@ -228,7 +228,7 @@ class EmotionClassifier:
 
     def describe(self) -> str:
         return ", ".join(f"{m.path} ({m.model.cfg.input_size}px, {len(m.class_names)} classes)" for m in self.members) \
-            + f" on {self.runtime}" + (" in 8 bits" if any(self.int8) else "")
+            + f" on {self.runtime}" + (" in 8 bits" if any(self.quantised) else "")
 
     @torch.inference_mode()
     def classify(self, faces: list[np.ndarray]) -> list[Classification]:
