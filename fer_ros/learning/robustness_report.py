@@ -46,7 +46,7 @@ def _scores(labels: np.ndarray, predicted: np.ndarray, class_names: list[str]) -
 def run_suite(models: list[dict], images: np.ndarray, seed: int = 0, template=None,
               perturbations: list[str] | None = None) -> dict:
     """``models``: one or two dicts of ``members``, ``labels`` (their class indices of the faces), ``class_names``,
-    ``device``, ``mirror``, ``fusion``. Every model sees the same perturbed faces; the first is reported, a
+    ``device``, ``mirror``, ``fusion``, ``precision``. Every model sees the same perturbed faces; the first is reported, a
     second is compared with it (McNemar on the faces each gets right)."""
     chosen = [p for p in SUITE if perturbations is None or p.name in perturbations]
 
@@ -58,8 +58,7 @@ def run_suite(models: list[dict], images: np.ndarray, seed: int = 0, template=No
         return out
 
     def predictions(faces: np.ndarray) -> tuple[list, list]:
-        predicted = [predict_labels(m["members"], faces, m["device"], m["mirror"], m["fusion"], m.get("precision", "fp32"))
-                     for m in models]
+        predicted = [predict_labels(m["members"], faces, m["device"], m["mirror"], m["fusion"], m["precision"]) for m in models]
         return [p == m["labels"] for p, m in zip(predicted, models)], predicted
 
     clean = row(*predictions(images))

@@ -107,21 +107,27 @@ def trace_for_cpu(model: nn.Module, in_chans: int, size: int) -> Callable:
     return forward
 
 
+def int8_session(model: nn.Module, loaded: LoadedModel, required: bool) -> Callable | None:
+    """``loaded`` in 8 bits on ONNX Runtime (``model``: its network with BatchNorm folded), or None,
+    with a warning, where that fails and 8 bits were not ``required`` (then it runs in float)."""
+    try:
+        return onnx_forward(model, model.cfg.in_chans, model.cfg.input_size, torch.get_num_threads(),
+                            checkpoint_key(loaded.path), loaded.int8)
+    except Exception as exc:  # ranges of another export, a quantiser that changed
+        if required:
+            raise FerError(f"could not run {loaded.path} in 8 bits ({exc}); set classifier.precision=fp32") from None
+        log.warning("%s in 8 bits failed (%s); running it in float", loaded.path, exc)
+        return None
+
+
 def offline_forward(loaded: LoadedModel, device: torch.device, precision: str = "fp32") -> Callable:
     """What classifies faces offline (evaluation, robustness): the eager module, or where ``precision``
     resolves to 8 bits (see ``fer_ros.models.int8.use_int8``) the ONNX Runtime session the pipeline runs."""
     on_onnxruntime = device.type == "cpu" and onnxruntime_available()
     if not use_int8(precision, loaded.int8, loaded.path, on_onnxruntime):
         return loaded.model
-    model = fold_batchnorm(copy.deepcopy(loaded.model)).eval()
-    try:
-        return onnx_forward(model, model.cfg.in_chans, model.cfg.input_size, torch.get_num_threads(),
-                            checkpoint_key(loaded.path), loaded.int8)
-    except Exception as exc:
-        if precision == "int8":
-            raise FerError(f"could not run {loaded.path} in 8 bits ({exc}); use precision fp32") from None
-        log.warning("%s in 8 bits failed (%s); evaluating it in float", loaded.path, exc)
-        return loaded.model
+    session = int8_session(fold_batchnorm(copy.deepcopy(loaded.model)).eval(), loaded, precision == "int8")
+    return loaded.model if session is None else session
 
 
 class ClassProbabilities(NamedTuple):
@@ -190,14 +196,10 @@ class EmotionClassifier:
         float when that fails); with runtime auto, the TorchScript trace when the export fails."""
         m = self.members[i]
         if self.quantised[i]:
-            try:
-                return onnx_forward(m.model, m.model.cfg.in_chans, m.model.cfg.input_size, torch.get_num_threads(),
-                                    checkpoint_key(m.path), m.int8)
-            except Exception as exc:  # ranges of another export, a quantiser that changed
-                if int8_required:
-                    raise FerError(f"could not run {m.path} in 8 bits ({exc}); set classifier.precision=fp32") from None
-                log.warning("%s in 8 bits failed (%s); running it in float", m.path, exc)
-                self.quantised[i] = False
+            session = int8_session(m.model, m, int8_required)
+            if session is not None:
+                return session
+            self.quantised[i] = False
         try:
             return onnx_forward(m.model, m.model.cfg.in_chans, m.model.cfg.input_size, torch.get_num_threads(),
                                 checkpoint_key(m.path))
