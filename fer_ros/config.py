@@ -35,7 +35,7 @@ class DetectorConfig:
     runtime: str = setting("auto", "what runs MTCNN's networks on a CPU: onnxruntime (the faster one: docs/performance.md), "
                                    "torch, or auto (onnxruntime when installed, else torch)",
                            choices=("auto", "torch", "onnxruntime"))
-    background_lag: int = setting(3, "run the full-frame detection on a second thread while tracked faces are refreshed; its new "
+    background_lag: int = setting(4, "run the full-frame detection on a second thread while tracked faces are refreshed; its new "
                                      "faces join this many frames after it started (a fixed frame, so runs are repeatable); "
                                      "0 = run it on the frame itself", min=0, max=100, live=True)
 

@@ -82,7 +82,7 @@ class FakeMTCNN:
         self.seen_shape = None
         self.min_face_size, self.factor = 20, 0.709
 
-    def detect(self, image, landmarks=False):
+    def detect(self, image, landmarks=False, known=None):
         self.seen_shape = image.shape
         return self.result
 
@@ -136,3 +136,26 @@ def test_bad_input_is_fer_error(detector, bad):
 
 def test_device_is_exposed(detector):
     assert detector.device.type == "cpu"
+
+
+def test_known_faces_cost_no_rnet_work_and_leave_the_others_as_they_were(detector):
+    """A face the tracker follows is passed as ``known``: R-Net sees fewer windows, and the other
+    face comes out with the very same box, landmarks and score."""
+    image = data.astronaut()
+    canvas = np.concatenate([image, image[:, ::-1]], axis=1)
+    faces = detector.detect(canvas)
+    assert len(faces) == 2
+    left, right = sorted(faces, key=lambda f: f.bbox[0])
+    rnet, windows = detector._mtcnn.rnet, []
+    detector._mtcnn.rnet = lambda x: windows.append(len(x)) or rnet(x)
+    try:
+        detector.detect(canvas)
+        again = detector.detect(canvas, known=[left.bbox])
+    finally:
+        detector._mtcnn.rnet = rnet
+    assert windows[1] < windows[0]
+    match = [f for f in again if iou(f.bbox, right.bbox) > 0.5]
+    assert len(match) == 1
+    np.testing.assert_array_equal(match[0].bbox, right.bbox)
+    np.testing.assert_array_equal(match[0].landmarks, right.landmarks)
+    assert match[0].score == right.score

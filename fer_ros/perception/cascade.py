@@ -35,6 +35,7 @@ from fer_ros.perception.mtcnn_boxes import (
     square,
 )
 from fer_ros.perception.mtcnn_nets import load_nets
+from fer_ros.perception.tracking import DUPLICATE_IOU, iou_matrix
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ RNET_SIZE, ONET_SIZE = 24, 48  # input sizes of R-Net and O-Net
 # smaller box). A tighter limit after R-Net sends fewer windows to O-Net and detects faster, but
 # finds fewer faces (docs/performance.md), so the original values stay.
 NMS_SCALE, NMS_PNET, NMS_RNET, NMS_ONET = 0.5, 0.7, 0.7, 0.7
+# A P-Net window overlapping a face the caller already follows by more than this is that face:
+# the tracker would refuse a face overlapping one of its tracks that much as a duplicate.
+KNOWN_IOU = DUPLICATE_IOU
 
 
 class MtcnnCascade:
@@ -75,9 +79,10 @@ class MtcnnCascade:
     def eval(self) -> "MtcnnCascade":
         return self  # the nets are already in eval mode; kept so it swaps in for facenet's MTCNN
 
-    def detect(self, image: np.ndarray, landmarks: bool = False):
-        """``(boxes [N, 4] or None, probs [N] or [None], points [N, 5, 2] or None)`` like facenet's MTCNN."""
-        boxes, scores, points = self.run(image)
+    def detect(self, image: np.ndarray, landmarks: bool = False, known: np.ndarray | None = None):
+        """``(boxes [N, 4] or None, probs [N] or [None], points [N, 5, 2] or None)`` like facenet's MTCNN;
+        ``known``: boxes of faces followed elsewhere, left out (see ``run``)."""
+        boxes, scores, points = self.run(image, known)
         if len(boxes) == 0:
             return (None, [None], None) if landmarks else (None, [None])
         order = np.argsort(-scores, kind="stable")
@@ -85,10 +90,17 @@ class MtcnnCascade:
         return (boxes, scores, points) if landmarks else (boxes, scores)
 
     @torch.inference_mode()
-    def run(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """uint8 HxWx3 RGB -> boxes [N, 4], scores [N], landmarks [N, 5, 2] (float32)."""
+    def run(self, image: np.ndarray, known: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """uint8 HxWx3 RGB -> boxes [N, 4], scores [N], landmarks [N, 5, 2] (float32).
+
+        ``known`` [M, 4]: faces the caller already follows (a tracker refreshing them). P-Net
+        windows overlapping one of them by more than ``KNOWN_IOU`` skip R-Net and O-Net, so that
+        face is usually not reported again; the windows of every other face are untouched.
+        """
         empty = (np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32))
         boxes = self._proposals(image)
+        if known is not None and len(known) and len(boxes):
+            boxes = boxes[iou_matrix(boxes[:, :4], known).max(axis=1) <= KNOWN_IOU]
         if len(boxes):
             boxes = self._refine(image, boxes)
         if not len(boxes):

@@ -43,8 +43,12 @@ class FaceDetector:
         """The minimum face size MTCNN must look for on the shrunk frame."""
         return max(PNET_WINDOW_PX, self.config.min_face_size / max(self.config.downscale, 1.0))
 
-    def detect(self, image: RGBImage) -> list[Detection]:
-        """Detect faces in an RGB frame; sorted by score, best first; ``[]`` when none."""
+    def detect(self, image: RGBImage, known: list[np.ndarray] = ()) -> list[Detection]:
+        """Detect faces in an RGB frame; sorted by score, best first; ``[]`` when none.
+
+        ``known``: full-frame boxes of faces the caller follows already; the cascade spends no
+        R-Net or O-Net work on them, so they are usually not in the answer (``MtcnnCascade.run``).
+        """
         image = as_rgb_image(image)
         height, width = image.shape[:2]
         small, sx, sy = self._shrink(image)
@@ -54,10 +58,12 @@ class FaceDetector:
         self._mtcnn.factor = float(self.config.scale_factor)
         if min(small.shape[:2]) < min_size:
             return []  # MTCNN's image pyramid would be empty (and it crashes on that)
-        boxes, probs, points = self._mtcnn.detect(small, landmarks=True)
+        scale = np.array([sx, sy, sx, sy], np.float32)
+        known_small = np.asarray(known, np.float32).reshape(-1, 4) / scale if len(known) else None
+        boxes, probs, points = self._mtcnn.detect(small, landmarks=True, known=known_small)
         if boxes is None or len(boxes) == 0 or probs is None or probs[0] is None:
             return []
-        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4) * np.array([sx, sy, sx, sy], np.float32)
+        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4) * scale
         probs = np.asarray(probs, dtype=np.float32).reshape(-1)
         if points is None:
             points = np.full((len(boxes), 5, 2), np.nan, np.float32)
