@@ -24,11 +24,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tune_smoother import video_figures, video_probabilities  # noqa: E402
 
 from fer_ros.config import SmootherConfig  # noqa: E402
-from fer_ros.emotions import match_classes  # noqa: E402
 from fer_ros.learning.datasets import load_dataset  # noqa: E402
-from fer_ros.learning.evaluation import classification_metrics  # noqa: E402
+from fer_ros.learning.evaluation import classification_metrics, predict  # noqa: E402
 from fer_ros.learning.onset import OnsetTiming, classify_sequences, make_sequences, replay  # noqa: E402
-from fer_ros.models.inference import EmotionClassifier  # noqa: E402
+from fer_ros.models.inference import EmotionClassifier, class_map  # noqa: E402
 
 
 def main() -> None:
@@ -43,9 +42,8 @@ def main() -> None:
     names = list(clf.class_names)
     neutral = [n.lower() for n in names].index("neutral")
 
-    def classify(images: np.ndarray) -> np.ndarray:
-        faces = [np.repeat(im[:, :, None], 3, 2) for im in images]
-        return np.stack([c.probabilities for i in range(0, len(faces), 256) for c in clf.classify(faces[i:i + 256])])
+    def classify(images: np.ndarray) -> np.ndarray:  # as `fer-ros evaluate` runs the default
+        return predict(clf.members[0], images, torch.device("cpu"), mirror=clf.mirror[0], precision="auto")[0]
 
     def scaled(probs: np.ndarray, b: float) -> np.ndarray:
         q = probs.copy()
@@ -57,7 +55,7 @@ def main() -> None:
     probs = {"plus": classify(plus.images), "fer": classify(fer.images),
              "onset_plus": classify_sequences(clf, onset_plus), "onset_fer": classify_sequences(clf, onset_fer)}
     rows, _, fps = video_probabilities("ferplus", a.video, "auto")
-    to7 = np.array([-1 if i is None else i for i in match_classes(names, fer.class_names)])
+    to7 = class_map(clf.members[0], fer.class_names, "ferplus")
     cuts, frames = [int(c) for c in a.cuts.split(",")], max(r[0] for r in rows) + 21
     for b in (float(f) for f in a.factors.split(",")):
         m = classification_metrics(plus.labels, scaled(probs["plus"], b).argmax(1), names)

@@ -13,8 +13,9 @@ waits only if it is not done by then). Joining at a fixed frame, not "whenever i
 keeps every run deterministic: a video, a bag or a benchmark gives the same tracks on a fast
 or a slow machine. It spends no R-Net or O-Net work on the faces tracked when it starts (the
 refresh follows them), so it costs less the more faces are tracked. Faces it found on an older
-frame are refined on the current one before they become tracks, so their boxes are never stale. When nothing is tracked there is nothing to do
-meanwhile, so the detection runs on the frame itself.
+frame are refined on the current one before they become tracks, so their boxes are never stale.
+When nothing is tracked there is nothing to do meanwhile, so the detection runs on the frame
+itself.
 """
 from __future__ import annotations
 
