@@ -54,6 +54,9 @@ def test_a_short_fine_tune_lowers_the_loss_and_its_run_file_teaches_both_label_s
     other = subprocess.run(cmd[:-2] + ["--size", "48", "--arch", "lite1", "--epochs", "4"], cwd=REPO,
                            capture_output=True, text=True, timeout=600)
     assert other.returncode != 0 and "lite0 run; resume it with --arch lite0" in other.stderr
+    (out / "last.pt").write_bytes(b"half a file")
+    damaged = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert damaged.returncode != 0 and "is damaged or not a teacher run file" in damaged.stderr
 
 
 def test_a_state_dict_of_another_variant_is_refused_with_the_reason():
@@ -64,3 +67,23 @@ def test_a_state_dict_of_another_variant_is_refused_with_the_reason():
         load_imagenet(EfficientNetLite("lite1"), pretrained_path("lite0"))
     with pytest.raises(FerError, match="unknown EfficientNet variant 'lite7'"):
         EfficientNetLite("lite7")
+
+
+def bad_npz(folder, kind: str):
+    path = folder / f"{kind}.npz"
+    if kind == "broken":
+        path.write_bytes(b"not a zip")
+    elif kind == "novotes":
+        np.savez(path, images=np.zeros((2, 48, 48), np.uint8), labels=np.zeros(2, np.int64), usage=np.array(["Training"] * 2))
+    return path
+
+
+@pytest.mark.parametrize("kind,message", [("missing", "not found or not an .npz"),
+                                          ("broken", "is not the FER2013 npz with FER+ votes"),
+                                          ("novotes", "ferplus_votes")])
+def test_bad_training_data_is_one_line_naming_the_file(tmp_path, kind, message):
+    path = bad_npz(tmp_path, kind)
+    run = subprocess.run([sys.executable, "-m", "fer_ros.learning.teacher", "--data", str(path), "--out",
+                          str(tmp_path / "run"), "--epochs", "1"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert run.stderr.strip().count("\n") == 0 and message in run.stderr and str(path) in run.stderr

@@ -16,13 +16,21 @@ import json
 import math
 import os
 import time
+import zipfile
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from fer_ros.errors import FerError
-from fer_ros.learning.datasets import FER2013_CLASSES, FER2013_TO_FERPLUS, FERPLUS_CLASSES, vote_distribution
+from fer_ros.learning.datasets import (
+    FER2013_CLASSES,
+    FER2013_TO_FERPLUS,
+    FERPLUS_CLASSES,
+    check_labels,
+    check_npz_arrays,
+    vote_distribution,
+)
 from fer_ros.learning.efficientnet_lite import IMAGENET_MEAN, IMAGENET_STD, VARIANTS, EfficientNetLite, load_imagenet
 
 HEADS = {"fer2013": len(FER2013_CLASSES), "ferplus": len(FERPLUS_CLASSES)}
@@ -30,8 +38,16 @@ HEADS = {"fer2013": len(FER2013_CLASSES), "ferplus": len(FERPLUS_CLASSES)}
 
 def load_targets(path: str) -> dict[str, np.ndarray]:
     """Every face of the FER2013 npz with both label sets' targets, row-aligned."""
-    data = np.load(path, allow_pickle=False)
-    images, labels, usage, votes = data["images"], data["labels"], data["usage"], data["ferplus_votes"]
+    layout = "the FER2013 npz with FER+ votes (images, labels, usage, ferplus_votes)"
+    if not (path.endswith(".npz") and os.path.isfile(path)):
+        raise FerError(f"'{path}' not found or not an .npz; the teacher trains on {layout}")
+    try:
+        data = np.load(path, allow_pickle=False)
+        images, labels, usage, votes = data["images"], data["labels"], data["usage"], data["ferplus_votes"]
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise FerError(f"'{path}' is not {layout}: {exc}") from None
+    check_npz_arrays(path, images, labels, usage, votes)
+    check_labels(labels, len(FER2013_CLASSES), path)
     fer = vote_distribution(votes[:, FER2013_TO_FERPLUS].astype(np.float32), labels)
     v8 = votes[:, :8].astype(np.float32)
     plus_ok = (votes[:, 9] < 5) & (v8.sum(1) > 0) & (votes[:, :8].argmax(1) == votes[:, :10].argmax(1))
@@ -151,7 +167,11 @@ def train(args: argparse.Namespace) -> None:
     plus_ok = torch.from_numpy(t["ferplus_ok"][tr]).float()
     os.makedirs(args.out, exist_ok=True)
     last = os.path.join(args.out, "last.pt")
-    ck = torch.load(last, map_location="cpu", weights_only=True) if os.path.exists(last) else None
+    ck = None
+    if os.path.exists(last):
+        ck = load_teacher(last)
+        if ck is None or not {"opt", "sched", "gen", "epoch"} <= set(ck):
+            raise FerError(f"{last} is damaged or not a teacher run file; delete it to start again, or choose another --out")
     if ck is not None and ck.get("arch", "lite0") != args.arch:
         raise FerError(f"{last} is a {ck.get('arch', 'lite0')} run; resume it with --arch {ck.get('arch', 'lite0')} "
                        "or start another in a new --out")
