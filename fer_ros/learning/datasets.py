@@ -141,15 +141,23 @@ def _not_empty(ds: FaceDataset) -> FaceDataset:
     return ds
 
 
-def load_fer_npz(path: str, split: str | None, label_set: str) -> FaceDataset:
+def read_fer_arrays(path: str, layout: str = "the FER2013 npz layout (images, labels, usage[, ferplus_votes])"
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """images, labels, usage and the FER+ votes (None where absent) of a FER2013 npz, checked row
+    for row; anything else is a one-line FerError saying it is not ``layout``."""
     try:
         data = np.load(path, allow_pickle=False)
         images, usage = data["images"], data["usage"]
         labels, votes = data["labels"], data["ferplus_votes"] if "ferplus_votes" in data.files else None
     except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise FerError(f"'{path}' is not the FER2013 npz layout (images, labels, usage[, ferplus_votes]): {exc}") from None
+        raise FerError(f"'{path}' is not {layout}: {exc}") from None
     check_npz_arrays(path, images, labels, usage, votes)
     check_labels(labels, len(FER2013_CLASSES), path)  # before the labels index the FER+ votes
+    return images, labels, usage, votes
+
+
+def load_fer_npz(path: str, split: str | None, label_set: str) -> FaceDataset:
+    images, labels, usage, votes = read_fer_arrays(path)
     keep = np.ones(len(images), bool) if split is None else usage == split
     if split is not None and not keep.any():
         raise FerError(f"split '{split}' not in '{path}'; splits there: {', '.join(sorted(map(str, set(usage.tolist()))))}")

@@ -20,7 +20,6 @@ import json
 import math
 import os
 import time
-import zipfile
 
 import numpy as np
 import torch
@@ -31,8 +30,7 @@ from fer_ros.learning.datasets import (
     FER2013_CLASSES,
     FER2013_TO_FERPLUS,
     FERPLUS_CLASSES,
-    check_labels,
-    check_npz_arrays,
+    read_fer_arrays,
     vote_distribution,
 )
 from fer_ros.learning.efficientnet_lite import IMAGENET_MEAN, IMAGENET_STD, VARIANTS, EfficientNetLite, load_imagenet
@@ -45,13 +43,9 @@ def load_targets(path: str) -> dict[str, np.ndarray]:
     layout = "the FER2013 npz with FER+ votes (images, labels, usage, ferplus_votes)"
     if not (path.endswith(".npz") and os.path.isfile(path)):
         raise FerError(f"'{path}' not found or not an .npz; the teacher trains on {layout}")
-    try:
-        data = np.load(path, allow_pickle=False)
-        images, labels, usage, votes = data["images"], data["labels"], data["usage"], data["ferplus_votes"]
-    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise FerError(f"'{path}' is not {layout}: {exc}") from None
-    check_npz_arrays(path, images, labels, usage, votes)
-    check_labels(labels, len(FER2013_CLASSES), path)
+    images, labels, usage, votes = read_fer_arrays(path, layout)
+    if votes is None:
+        raise FerError(f"'{path}' is not {layout}: it has no ferplus_votes")
     fer = vote_distribution(votes[:, FER2013_TO_FERPLUS].astype(np.float32), labels)
     v8 = votes[:, :8].astype(np.float32)
     plus_ok = (votes[:, 9] < 5) & (v8.sum(1) > 0) & (votes[:, :8].argmax(1) == votes[:, :10].argmax(1))
