@@ -2,7 +2,8 @@
 
 The device tool copies at most 64 MiB (the working tree included) and the machine reaches no
 registry, so the teacher's inputs go with the call: the faces as WebP (quality 95: 45 dB PSNR,
-about 37 MB instead of 57) and the ImageNet weights in half precision.
+39 MB instead of 57) with the pixel hashes of the originals (so that probabilities computed there
+find their faces here), and the ImageNet weights in half precision.
 
     python scripts/device_pack.py pack --data fer2013_train_val.npz --arch lite2 --out .device
     python scripts/device_pack.py unpack .device/fer_webp.npz /tmp/fer.npz     # on the GPU machine
@@ -20,7 +21,10 @@ import sys
 import cv2
 import numpy as np
 
-KEYS = ("labels", "usage", "ferplus_votes")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from fer_ros.learning.datasets import image_hashes  # noqa: E402
+
+KEYS = ("labels", "usage", "ferplus_votes", "hashes")
 
 
 def pack(data: str, out: str, quality: int) -> str:
@@ -34,7 +38,7 @@ def pack(data: str, out: str, quality: int) -> str:
     offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
     path = os.path.join(out, "fer_webp.npz")
     np.savez(path, webp=np.concatenate(blobs), offsets=offsets, shape=np.array(src["images"].shape[1:]),
-             **{k: src[k] for k in KEYS})
+             hashes=image_hashes(src["images"]), **{k: src[k] for k in KEYS if k != "hashes"})
     back = unpack_images(np.load(path))
     mse = float(((back.astype(np.float32) - src["images"]) ** 2).mean())
     print(f"{path}: {os.path.getsize(path) / 1e6:.1f} MB for {len(back)} faces, PSNR {10 * np.log10(255 ** 2 / mse):.1f} dB")
@@ -52,7 +56,6 @@ def unpack_images(packed) -> np.ndarray:
 def half_weights(arch: str, out: str) -> str:
     import torch
 
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from fer_ros.learning.efficientnet_lite import pretrained_path
 
     state = torch.load(pretrained_path(arch), map_location="cpu", weights_only=True)

@@ -7,6 +7,9 @@
 #
 # Each spec is ARCH:SIZE:EPOCHS:SEED; all specs of one call use the arch that was packed. $OUT gets
 # teacher_ARCH_SIZEsSEED.pt after every epoch, so a run cut short still returns its latest epoch.
+# After the last epoch it writes teacher_ARCH_SIZEsSEED.probs.npz: both heads' probabilities for every
+# face, keyed by the original faces' pixel hashes, which `fer-ros train --teacher FILE.npz` distils
+# from here without running the teacher on the CPU.
 # DEVICE=cpu and TEACHER_ARGS="--max-samples 256" make a quick local rehearsal.
 set -euo pipefail
 out=${OUT:?run me through the device tool, which sets OUT}
@@ -23,5 +26,5 @@ for spec in "$@"; do
   "$py" -m fer_ros.learning.teacher --device "${DEVICE:-cuda}" --data "$work/fer.npz" \
     --imagenet ".device/imagenet_$arch.pt" --arch "$arch" --size "$size" --epochs "$epochs" --seed "$seed" \
     --batch-size "${BATCH:-128}" --lr "${LR:-1e-3}" --eval-every "${EVAL_EVERY:-5}" \
-    --out "$work/$name" --export "$out/$name.pt" ${TEACHER_ARGS:-} 2>&1 | tee "$out/$name.log"
+    --out "$work/$name" --export "$out/$name.pt" --probabilities "$out/$name.probs.npz" ${TEACHER_ARGS:-} 2>&1 | tee "$out/$name.log"
 done

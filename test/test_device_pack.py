@@ -1,7 +1,7 @@
 """The GPU-machine path for teachers, rehearsed on the CPU: FER2013 faces packed as WebP travel
 within the device tool's size limit and come back nearly unchanged, the ImageNet weights travel in
 half precision, and scripts/device_teachers.sh fine-tunes from them and hands back a teacher file
-that distillation reads."""
+and the teacher's probabilities for every face, which a student here distils from."""
 import os
 import subprocess
 import sys
@@ -47,12 +47,20 @@ def test_packed_faces_and_half_weights_train_a_teacher_through_the_device_script
     run = subprocess.run(["bash", "scripts/device_teachers.sh", "lite0:48:2:0"], cwd=repo, env=env,
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert sorted(os.listdir(out)) == ["teacher_lite0_48s0.log", "teacher_lite0_48s0.pt"]
+    assert sorted(os.listdir(out)) == ["teacher_lite0_48s0.log", "teacher_lite0_48s0.probs.npz", "teacher_lite0_48s0.pt"]
     assert '"epoch": 2' in (out / "teacher_lite0_48s0.log").read_text()
     teacher = str(out / "teacher_lite0_48s0.pt")
     assert is_teacher_file(teacher)
     p = teacher_probabilities(teacher, src["images"][:8], FERPLUS_CLASSES)
     assert p.shape == (8, 8) and np.allclose(p.sum(1), 1, atol=1e-3)
+    # a student here distils from the probabilities computed there, found by the original faces' hashes
+    student = subprocess.run([sys.executable, "-m", "fer_ros", "train", "--data", str(small), "--labels", "ferplus",
+                              "--teacher", str(out / "teacher_lite0_48s0.probs.npz"), "--distill", "0.5", "--epochs", "1",
+                              "--preset", "tiny", "--threads", "1", "--out", str(tmp_path / "student")],
+                             cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert student.returncode == 0, student.stderr[-2000:]
+    assert "teacher_lite0_48s0.probs.npz: 0." in student.stdout + student.stderr
+    assert (tmp_path / "student" / "best.pt").exists()
 
 
 def test_the_device_script_names_what_is_missing(tmp_path):

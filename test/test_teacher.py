@@ -38,7 +38,8 @@ def test_imagenet_weights_load_strictly_and_recognise_a_cat(variant, resolution)
 def test_a_short_fine_tune_lowers_the_loss_and_its_run_file_teaches_both_label_sets(tmp_path):
     out = tmp_path / "teacher"
     cmd = [sys.executable, "-m", "fer_ros.learning.teacher", "--data", FER_NPZ, "--out", str(out), "--epochs", "3",
-           "--max-samples", "512", "--batch-size", "32", "--lr", "5e-4", "--eval-every", "0", "--size", "48"]
+           "--max-samples", "512", "--batch-size", "32", "--lr", "5e-4", "--eval-every", "0", "--size", "48",
+           "--probabilities", str(tmp_path / "probs.npz")]
     run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     losses = [json.loads(line)["loss"] for line in run.stdout.splitlines() if line.startswith("{")]
@@ -51,11 +52,17 @@ def test_a_short_fine_tune_lowers_the_loss_and_its_run_file_teaches_both_label_s
         assert p.shape == (16, len(names)) and np.allclose(p.sum(1), 1, atol=1e-5)
     with pytest.raises(Exception, match="not"):
         teacher_probabilities(last, faces, ["a", "b"])
+    from fer_ros.learning.teacher import file_probabilities  # the same, written once for every face of the npz
+
+    stored = file_probabilities(str(tmp_path / "probs.npz"), faces[::-1], FERPLUS_CLASSES)
+    assert np.allclose(stored[::-1], teacher_probabilities(last, faces, FERPLUS_CLASSES), atol=1e-5)
+    with pytest.raises(Exception, match=r"no probabilities for 1 of 1 faces"):
+        file_probabilities(str(tmp_path / "probs.npz"), np.full((1, 48, 48), 7, np.uint8), FERPLUS_CLASSES)
     slim = out / "teacher.pt"  # half-precision weights alone: what distillation and a GPU machine hand back
     assert is_teacher_file(str(slim)) and slim.stat().st_size < (out / "last.pt").stat().st_size / 2
     assert np.abs(teacher_probabilities(str(slim), faces, FERPLUS_CLASSES)
                   - teacher_probabilities(last, faces, FERPLUS_CLASSES)).max() < 0.02
-    other = subprocess.run(cmd[:-2] + ["--size", "48", "--arch", "lite1", "--epochs", "4"], cwd=REPO,
+    other = subprocess.run(cmd[:-4] + ["--size", "48", "--arch", "lite1", "--epochs", "4"], cwd=REPO,
                            capture_output=True, text=True, timeout=600)
     assert other.returncode != 0 and "lite0 run; resume it with --arch lite0" in other.stderr
     (out / "last.pt").write_bytes(b"half a file")

