@@ -22,7 +22,7 @@ import torch
 
 from fer_ros.learning.datasets import load_dataset
 from fer_ros.learning.evaluation import predict
-from fer_ros.learning.teacher import load_teacher, teacher_probabilities
+from fer_ros.learning.teacher import file_probabilities, load_teacher, teacher_probabilities
 from fer_ros.models.checkpoint import load_checkpoint
 
 
@@ -31,18 +31,34 @@ def accuracy_of(probs: np.ndarray, labels: np.ndarray) -> float:
 
 
 def run_name(path: str) -> str:
-    return os.path.basename(os.path.dirname(os.path.abspath(path)))
+    """A run folder's name for RUN/last.pt or RUN/teacher.pt, else the file's (the GPU script's outputs)."""
+    base = os.path.basename(path)
+    if base in ("last.pt", "teacher.pt"):
+        return os.path.basename(os.path.dirname(os.path.abspath(path)))
+    return base.removesuffix(".npz").removesuffix(".pt")
+
+
+def read_teacher(path: str):
+    """A teacher's run file, or the name of its probability file (scored as written: faces there went through WebP)."""
+    return path if path.endswith(".npz") else load_teacher(path)
+
+
+def probabilities(teacher, images, class_names):
+    if isinstance(teacher, str):
+        return file_probabilities(teacher, images, class_names)
+    return teacher_probabilities(teacher, images, class_names)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="FER2013 npz with ferplus_votes")
-    p.add_argument("--teacher", action="append", required=True, help="a teacher run's last.pt; repeat")
+    p.add_argument("--teacher", action="append", required=True,
+                   help="a teacher run's last.pt or teacher.pt, or the .probs.npz it wrote; repeat")
     p.add_argument("--weights", action="append", default=None, help="shipped model or checkpoint (default: both bundled)")
     p.add_argument("--shares", default="0.3,0.4,0.5,0.6", help="the teachers' weights in the mix with the model")
     a = p.parse_args()
     torch.set_num_threads(1)
-    teachers = {run_name(t): load_teacher(t) for t in a.teacher}
+    teachers = {run_name(t): read_teacher(t) for t in a.teacher}
     missing = [name for name, ck in teachers.items() if ck is None]
     if missing:
         raise SystemExit(f"error: not a teacher run file: {', '.join(missing)} (python -m fer_ros.learning.teacher writes last.pt)")
@@ -52,7 +68,7 @@ def main() -> None:
         labels = "ferplus" if len(model.class_names) == 8 else "fer2013"
         ds = load_dataset(a.data, "PublicTest", labels)
         shipped = predict(model, ds.images, torch.device("cpu"), mirror=model.mirror, precision="fp32")[0]
-        probs = {name: teacher_probabilities(ck, ds.images, ds.class_names) for name, ck in teachers.items()}
+        probs = {name: probabilities(ck, ds.images, ds.class_names) for name, ck in teachers.items()}
         accuracy = functools.partial(accuracy_of, labels=ds.labels)
         print(json.dumps({"weights": weights, "labels": labels, "model": accuracy(shipped),
                           "teachers": {name: accuracy(q) for name, q in probs.items()}}), flush=True)

@@ -2,6 +2,7 @@
 within the device tool's size limit and come back nearly unchanged, the ImageNet weights travel in
 half precision, and scripts/device_teachers.sh fine-tunes from them and hands back a teacher file
 and the teacher's probabilities for every face, which a student here distils from."""
+import json
 import os
 import subprocess
 import sys
@@ -61,6 +62,14 @@ def test_packed_faces_and_half_weights_train_a_teacher_through_the_device_script
     assert student.returncode == 0, student.stderr[-2000:]
     assert "teacher_lite0_48s0.probs.npz: 0." in student.stdout + student.stderr
     assert (tmp_path / "student" / "best.pt").exists()
+    # and the mix of that teacher with the shipped model is scored from the same file
+    mix = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "teacher_ensemble.py"), "--data", str(small),
+                          "--teacher", str(out / "teacher_lite0_48s0.probs.npz"), "--teacher", teacher,
+                          "--weights", "ferplus", "--shares", "0.5"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert mix.returncode == 0, mix.stderr[-2000:]
+    first = json.loads(mix.stdout.splitlines()[0])
+    assert set(first["teachers"]) == {"teacher_lite0_48s0.probs", "teacher_lite0_48s0"} and 0 < first["model"] <= 1
+    assert abs(first["teachers"]["teacher_lite0_48s0.probs"] - first["teachers"]["teacher_lite0_48s0"]) <= 0.05
 
 
 def test_the_device_script_names_what_is_missing(tmp_path):
