@@ -2,7 +2,7 @@
 
 The device tool copies at most 64 MiB (the working tree included) and the machine reaches no
 registry, so the teacher's inputs go with the call: the faces as WebP (quality 95: 45 dB PSNR,
-39 MB instead of 57) with the pixel hashes of the originals (so that probabilities computed there
+36 MB instead of 57) with the pixel hashes of the originals (so that probabilities computed there
 find their faces here), and the ImageNet weights in half precision.
 
     python scripts/device_pack.py pack --data fer2013_train_val.npz --arch lite2 --out .device
@@ -37,8 +37,8 @@ def pack(data: str, out: str, quality: int) -> str:
         blobs.append(buf.ravel())
     offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
     path = os.path.join(out, "fer_webp.npz")
-    np.savez(path, webp=np.concatenate(blobs), offsets=offsets, shape=np.array(src["images"].shape[1:]),
-             hashes=image_hashes(src["images"]), **{k: src[k] for k in KEYS if k != "hashes"})
+    np.savez_compressed(path, webp=np.concatenate(blobs), offsets=offsets, shape=np.array(src["images"].shape[1:]),
+                        hashes=image_hashes(src["images"]).astype("S16"), **{k: src[k] for k in KEYS if k != "hashes"})
     back = unpack_images(np.load(path))
     mse = float(((back.astype(np.float32) - src["images"]) ** 2).mean())
     print(f"{path}: {os.path.getsize(path) / 1e6:.1f} MB for {len(back)} faces, PSNR {10 * np.log10(255 ** 2 / mse):.1f} dB")
@@ -84,7 +84,9 @@ def main() -> None:
             half_weights(arch, args.out)
     else:
         packed = np.load(args.packed, allow_pickle=False)
-        np.savez(args.npz, images=unpack_images(packed), **{k: packed[k] for k in KEYS})
+        arrays = {k: packed[k] for k in KEYS}
+        arrays["hashes"] = arrays["hashes"].astype(str)
+        np.savez(args.npz, images=unpack_images(packed), **arrays)
         print(f"{args.npz}: {len(packed['labels'])} faces")
 
 
