@@ -192,7 +192,7 @@ def score(model: EfficientNetLite, t: dict[str, np.ndarray], size: int, split: s
 
 def save_weights(model: EfficientNetLite, path: str, **meta) -> None:
     """The run's network alone, in half precision: what distillation reads (``--teacher``)."""
-    state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    state = {k: (v.half() if v.is_floating_point() else v).cpu() for k, v in model.state_dict().items()}
     torch.save({"model": state, **meta}, path + ".tmp")
     os.replace(path + ".tmp", path)
 
