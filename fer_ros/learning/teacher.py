@@ -35,7 +35,8 @@ from fer_ros.learning.datasets import (
     read_fer_arrays,
     vote_distribution,
 )
-from fer_ros.learning.efficientnet_lite import IMAGENET_MEAN, IMAGENET_STD, VARIANTS, EfficientNetLite, load_imagenet
+from fer_ros.learning.efficientnet_lite import VARIANTS, EfficientNetLite, load_imagenet
+from fer_ros.learning.teacher_inputs import photometric, random_warp, to_input
 
 HEADS = {"fer2013": len(FER2013_CLASSES), "ferplus": len(FERPLUS_CLASSES)}
 
@@ -54,45 +55,6 @@ def load_targets(path: str) -> dict[str, np.ndarray]:
     plus = vote_distribution(v8, v8.argmax(1))
     return {"images": images, "labels": labels, "usage": usage, "fer_votes": fer,
             "ferplus": plus, "ferplus_ok": plus_ok, "ferplus_labels": v8.argmax(1)}
-
-
-def to_input(images: torch.Tensor, size: int, theta: torch.Tensor | None = None) -> torch.Tensor:
-    """uint8 [N, H, W] grey faces -> ImageNet-normalised [N, 3, size, size], warped by ``theta`` if given."""
-    x = images.float().unsqueeze(1) / 255.0
-    n = x.shape[0]
-    if theta is None:
-        theta = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]).expand(n, 2, 3)
-    grid = F.affine_grid(theta.to(x.device), (n, 1, size, size), align_corners=False)
-    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
-    return ((x.expand(-1, 3, -1, -1) - mean) / std).contiguous(memory_format=torch.channels_last)
-
-
-def random_warp(n: int, gen: torch.Generator, rotate: float = 15, scale: float = 0.12, shift: float = 0.1) -> torch.Tensor:
-    """Affine matrices for a batch: mirror half, rotate, zoom and shift each face independently."""
-    def u(lo: float, hi: float) -> torch.Tensor:
-        return torch.rand(n, generator=gen) * (hi - lo) + lo
-    a = u(-rotate, rotate) * math.pi / 180
-    s = 1 / u(1 - scale, 1 + scale)
-    flip = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
-    theta = torch.zeros(n, 2, 3)
-    theta[:, 0, 0] = s * torch.cos(a) * flip
-    theta[:, 0, 1] = -s * torch.sin(a)
-    theta[:, 1, 0] = s * torch.sin(a) * flip
-    theta[:, 1, 1] = s * torch.cos(a)
-    theta[:, 0, 2] = u(-shift, shift)
-    theta[:, 1, 2] = u(-shift, shift)
-    return theta
-
-
-def photometric(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Per-face brightness and contrast jitter on uint8 faces (lighting the camera will bring)."""
-    n = x.shape[0]
-    c = (torch.rand(n, 1, 1, generator=gen) * 0.6 + 0.7).to(x.device)
-    b = ((torch.rand(n, 1, 1, generator=gen) - 0.5) * 60).to(x.device)
-    m = x.float().mean((1, 2), keepdim=True)
-    return ((x.float() - m) * c + m + b).clamp(0, 255)
 
 
 def soft_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -219,11 +181,10 @@ def train(args: argparse.Namespace) -> None:
         raise FerError(f"{last} is a {ck['arch']} run; resume it with --arch {ck['arch']} or start another in a new --out")
     model = build(pretrained=ck is None, arch=args.arch, imagenet=args.imagenet).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    steps_per_epoch = len(images) // args.batch_size
-    total = steps_per_epoch * args.epochs
-    warm = steps_per_epoch
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    steps_per_epoch, epochs = len(images) // args.batch_size, args.epochs
+    plan = {"total": steps_per_epoch * epochs}  # --minutes may shorten it after the warm-up epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / steps_per_epoch) * 0.5
+                                              * (1 + math.cos(math.pi * min(s, plan["total"]) / plan["total"])))
     start, history = 0, []
     if ck is not None:
         model.load_state_dict(ck["model"])
@@ -231,7 +192,8 @@ def train(args: argparse.Namespace) -> None:
         sched.load_state_dict(ck["sched"])
         gen.set_state(ck["gen"])
         start, history = ck["epoch"], json.loads(ck["history"])
-    for epoch in range(start, args.epochs):
+    epoch = start
+    while epoch < epochs:
         model.train()
         t0, losses = time.time(), []
         order = torch.randperm(len(images), generator=gen)
@@ -249,7 +211,11 @@ def train(args: argparse.Namespace) -> None:
             sched.step()
             losses.append(loss.detach())  # no GPU sync per step
         row = {"epoch": epoch + 1, "loss": float(torch.stack(losses).mean()), "minutes": (time.time() - t0) / 60}
-        if args.eval_every and ((epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs):
+        if args.minutes and epoch == 0 and int(0.9 * args.minutes / row["minutes"]) < epochs:
+            epochs = max(1, int(0.9 * args.minutes / row["minutes"]))  # what fits, leaving time for scoring
+            plan["total"] = steps_per_epoch * epochs
+            row["epochs"] = epochs
+        if args.eval_every and ((epoch + 1) % args.eval_every == 0 or epoch + 1 == epochs):
             row.update(score(model, t, args.size))
         history.append(row)
         print(json.dumps(row), flush=True)
@@ -257,10 +223,11 @@ def train(args: argparse.Namespace) -> None:
                     "gen": gen.get_state(), "epoch": epoch + 1, "history": json.dumps(history),
                     "size": args.size, "arch": args.arch}, last + ".tmp")
         os.replace(last + ".tmp", last)
-        if args.probabilities and epoch + 1 == args.epochs:
+        if args.probabilities and epoch + 1 == epochs:
             write_probabilities(model, args.data, t, args.size, args.probabilities)
         save_weights(model, args.export or os.path.join(args.out, "teacher.pt"), size=args.size, arch=args.arch,
                      epoch=epoch + 1, history=json.dumps(history))
+        epoch += 1
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -283,6 +250,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", default=None, help="where each epoch writes the half-precision weights (default RUN/teacher.pt)")
     p.add_argument("--probabilities", default=None, help="after the last epoch, write both heads' probabilities "
                    "for every face of --data to this .npz (what --teacher reads without running the network)")
+    p.add_argument("--minutes", type=float, default=0, help="time budget of a fresh run: after the first epoch, "
+                   "cut --epochs to what fits (the cosine schedule follows); 0 = no budget")
     p.add_argument("--max-samples", type=int, default=0, help="train on the first N training faces only (quick runs)")
     return p
 
