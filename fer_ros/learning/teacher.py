@@ -165,6 +165,7 @@ def train(args: argparse.Namespace) -> None:
     if args.device == "cuda" and not torch.cuda.is_available():
         raise FerError("--device cuda but PyTorch sees no GPU; leave --device out to train on the CPU")
     dev = torch.device(args.device)
+    torch.backends.cudnn.benchmark = dev.type == "cuda"  # one input size all run long: let cuDNN pick its kernels
     t = load_targets(args.data)
     tr = np.flatnonzero(t["usage"] == "Training")[:args.max_samples or None]
     images = torch.from_numpy(t["images"][tr]).to(dev)
