@@ -22,7 +22,7 @@ import torch
 
 from fer_ros.learning.datasets import load_dataset
 from fer_ros.learning.evaluation import predict
-from fer_ros.learning.teacher import file_probabilities, load_teacher, teacher_probabilities
+from fer_ros.learning.teacher import read_teacher, teacher_probabilities
 from fer_ros.models.checkpoint import load_checkpoint
 
 
@@ -36,17 +36,6 @@ def run_name(path: str) -> str:
     if base in ("last.pt", "teacher.pt"):
         return os.path.basename(os.path.dirname(os.path.abspath(path)))
     return base.removesuffix(".npz").removesuffix(".pt")
-
-
-def read_teacher(path: str):
-    """A teacher's run file, or the name of its probability file (scored as written: faces there went through WebP)."""
-    return path if path.endswith(".npz") else load_teacher(path)
-
-
-def probabilities(teacher, images, class_names):
-    if isinstance(teacher, str):
-        return file_probabilities(teacher, images, class_names)
-    return teacher_probabilities(teacher, images, class_names)
 
 
 def main() -> None:
@@ -68,7 +57,7 @@ def main() -> None:
         labels = "ferplus" if len(model.class_names) == 8 else "fer2013"
         ds = load_dataset(a.data, "PublicTest", labels)
         shipped = predict(model, ds.images, torch.device("cpu"), mirror=model.mirror, precision="fp32")[0]
-        probs = {name: probabilities(ck, ds.images, ds.class_names) for name, ck in teachers.items()}
+        probs = {name: teacher_probabilities(ck, ds.images, ds.class_names) for name, ck in teachers.items()}
         accuracy = functools.partial(accuracy_of, labels=ds.labels)
         print(json.dumps({"weights": weights, "labels": labels, "model": accuracy(shipped),
                           "teachers": {name: accuracy(q) for name, q in probs.items()}}), flush=True)

@@ -99,6 +99,12 @@ def is_teacher_file(path: str) -> bool:
     return load_teacher(path) is not None
 
 
+def read_teacher(path: str) -> str | dict | None:
+    """What ``teacher_probabilities`` takes: a probability file's path (``.npz``), a run file read
+    once, or None for anything else (an AMS-CNN checkpoint, which the checkpoint loader reads)."""
+    return path if path.endswith(".npz") else load_teacher(path)
+
+
 def _head(teacher: str, class_names: list[str]) -> str:
     names = {"fer2013": FER2013_CLASSES, "ferplus": FERPLUS_CLASSES}
     head = next((k for k, v in names.items() if [c.lower() for c in v] == [c.lower() for c in class_names]), None)
@@ -109,8 +115,10 @@ def _head(teacher: str, class_names: list[str]) -> str:
 
 def teacher_probabilities(teacher: str | dict, images: np.ndarray, class_names: list[str],
                           device: str | torch.device = "cpu") -> np.ndarray:
-    """Face + mirror probabilities of a fine-tuned teacher (its path or its loaded run file), from the
-    head whose classes are ``class_names``."""
+    """Face + mirror probabilities of a fine-tuned teacher (its path, its loaded run file, or the
+    probability file it wrote), from the head whose classes are ``class_names``."""
+    if isinstance(teacher, str) and teacher.endswith(".npz"):
+        return file_probabilities(teacher, images, class_names)
     head = _head(teacher if isinstance(teacher, str) else "", class_names)
     ck = torch.load(teacher, map_location="cpu", weights_only=True) if isinstance(teacher, str) else teacher
     model = build(pretrained=False, arch=str(ck.get("arch", "lite0")))

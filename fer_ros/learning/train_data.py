@@ -105,23 +105,19 @@ def teacher_distribution(ds: FaceDataset, teachers: list[str], device: str | tor
     """Knowledge distillation targets: the teachers' calibrated probabilities (face + mirror, sum rule)
     on the un-augmented training faces, computed once (augmentation is mild, so they stay valid)."""
     from fer_ros.learning.evaluation import check_classes, predict
-    from fer_ros.learning.teacher import file_probabilities, load_teacher, teacher_probabilities
+    from fer_ros.learning.teacher import read_teacher, teacher_probabilities
 
     probs = []
     for path in teachers:
-        if path.endswith(".npz"):  # a teacher's probabilities, written where it was trained
-            probs.append(file_probabilities(path, ds.images, ds.class_names))
-            log(f"teacher {path}: {np.mean(probs[-1].argmax(1) == ds.labels):.4f} on the training faces")
-            continue
-        teacher = load_teacher(path)  # a fine-tuned ImageNet teacher (fer_ros.learning.teacher), read once
+        teacher = read_teacher(path)  # a fine-tuned ImageNet teacher or the probabilities it wrote
         if teacher is not None:
             probs.append(teacher_probabilities(teacher, ds.images, ds.class_names, device))
-            log(f"teacher {path}: {np.mean(probs[-1].argmax(1) == ds.labels):.4f} on the training faces")
-            continue
-        loaded = load_checkpoint(path)
-        check_classes(loaded, ds)
-        probs.append(predict(loaded, ds.images, torch.device(device), mirror=True)[0])
-        log(f"teacher {loaded.path}: {np.mean(probs[-1].argmax(1) == ds.labels):.4f} on the training faces")
+        else:
+            loaded = load_checkpoint(path)
+            check_classes(loaded, ds)
+            probs.append(predict(loaded, ds.images, torch.device(device), mirror=True)[0])
+            path = loaded.path
+        log(f"teacher {path}: {np.mean(probs[-1].argmax(1) == ds.labels):.4f} on the training faces")
     return torch.from_numpy(np.mean(probs, axis=0).astype(np.float32))
 
 
