@@ -18,9 +18,10 @@ def uniform(b: int, lo: float, hi: float, gen: torch.Generator) -> torch.Tensor:
 
 
 def augment(x: torch.Tensor, pre: Preprocessing, gen: torch.Generator, shift: float,
-            scale: float = 0.0, erase: float = 0.0) -> torch.Tensor:
+            scale: float = 0.0, erase: float = 0.0, views: int = 1) -> torch.Tensor:
     """Rotation +-15 deg, shift, zoom, horizontal flip, brightness +-20 %, contrast +-15 %, random
-    erasing; batched. Zoom and erasing draw no random numbers when off, so older runs resume unchanged."""
+    erasing; batched. Zoom and erasing draw no random numbers when off, so older runs resume unchanged.
+    ``views``: the channels hold that many versions of each face, changed alike (contrast about each one's mean)."""
     b = x.shape[0]
     u = lambda lo, hi: uniform(b, lo, hi, gen)  # noqa: E731
     angle = u(-15, 15) * math.pi / 180
@@ -33,8 +34,9 @@ def augment(x: torch.Tensor, pre: Preprocessing, gen: torch.Generator, shift: fl
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
     pixels = x * pre.std + pre.mean  # back to [0, 1] for photometric changes
-    mean = pixels.mean(dim=(1, 2, 3), keepdim=True)
-    pixels = (pixels - mean) * u(0.85, 1.15)[:, None, None, None] + mean
+    grouped = pixels.view(b, views, -1)
+    mean = grouped.mean(dim=2, keepdim=True)
+    pixels = ((grouped - mean) * u(0.85, 1.15)[:, None, None] + mean).view_as(pixels)
     pixels = (pixels * u(0.8, 1.2)[:, None, None, None]).clamp(0, 1)
     out = (pixels - pre.mean) / pre.std
     return erase_patches(out, gen, erase) if erase else out

@@ -43,8 +43,7 @@ def train_one_epoch(model: AMSCNN, t: Tensors, opt: torch.optim.Optimizer, scale
     bar = tqdm(range(0, len(order), args.batch_size), desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, dynamic_ncols=True)
     for start in bar:
         idx = order[start:start + args.batch_size]
-        x, target = mix(augment(faces(t, idx, pre, gen, args), pre, gen, args.shift, args.scale, args.erase),
-                        t.target[idx], args.mixup, gen)
+        x, target = batch(t, idx, pre, gen, args)
         x, target = x.to(device, memory_format=memory_format(model)), target.to(device)
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             loss = loss_fn(model(x), target, args)
@@ -58,6 +57,21 @@ def train_one_epoch(model: AMSCNN, t: Tensors, opt: torch.optim.Optimizer, scale
         seen += len(idx)
         bar.set_postfix(loss=f"{total / seen:.3f}")
     return total / max(seen, 1)
+
+
+def batch(t: Tensors, idx: torch.Tensor, pre: Preprocessing, gen: torch.Generator,
+          args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
+    """The student's augmented (and mixed) input and its target. With an online teacher the clean
+    faces (preprocessed and plain) ride along as extra channels, so they get the very same warp,
+    lighting, erasing and mixup, and the teachers' answer for them is distilled."""
+    x = faces(t, idx, pre, gen, args)
+    c = x.shape[1]
+    views = x if t.teacher is None else torch.cat([x, t.x[idx], t.plain[idx]], 1)
+    views, target = mix(augment(views, pre, gen, args.shift, args.scale, args.erase, views.shape[1] // c),
+                        t.target[idx], args.mixup, gen)
+    if t.teacher is not None:
+        target = (1 - args.distill) * target + args.distill * t.teacher(views[:, c:2 * c], views[:, 2 * c:])
+    return views[:, :c].contiguous(), target
 
 
 def faces(t: Tensors, idx: torch.Tensor, pre: Preprocessing, gen: torch.Generator,

@@ -65,6 +65,9 @@ def _targets(p: argparse.ArgumentParser) -> None:
                         "(repeat for an ensemble, fused by the sum rule, each with its mirror)")
     p.add_argument("--distill", type=float, default=0.5, metavar="W",
                    help="weight 0..1 of the teachers' distribution in the target")
+    p.add_argument("--consistent-teacher", action="store_true",
+                   help="run the teachers on every augmented batch (the same warp, lighting and mixup as the "
+                        "student's) instead of once on the clean faces; needs teacher weights, not probability files")
     p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
                    help="mixup with Beta(ALPHA, ALPHA) (0 = off, the default: it lost its A/B, docs/experiments.md)")
 
@@ -136,6 +139,8 @@ def check_options(args: argparse.Namespace) -> None:
         raise FerError(f"--fer2013-labels must be in 0..1, got {fer2013_labels}")
     if fer2013_labels and args.labels != "ferplus":
         raise FerError("--fer2013-labels mixes FER2013's labels into FER+ targets; it needs --labels ferplus")
+    if getattr(args, "consistent_teacher", False) and not args.teacher:
+        raise FerError("--consistent-teacher distils the --teacher networks per batch; add --teacher WEIGHTS")
     if args.teacher and not 0 < args.distill <= 1:
         raise FerError(f"--distill must be in 0..1, got {args.distill}")
     if args.weight_average and not 0 < args.weight_average < 1:

@@ -5,7 +5,8 @@ tensors with their target distributions (one-hot, FER+ votes, teachers), and eac
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
 import torch
@@ -28,6 +29,8 @@ class Tensors:
     agreement: torch.Tensor | None
     target: torch.Tensor  # float32 [N, C]: the training target distribution per face
     raw: np.ndarray | None = None  # the uint8 faces, kept when training damages them before preprocessing
+    plain: torch.Tensor | None = None  # float32 [N, C, S, S]: the faces normalised without CLAHE (--consistent-teacher)
+    teacher: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None  # (preprocessed, plain) -> probabilities
 
 
 def split_run(full: FaceDataset, max_samples: int, val_fraction: float, seed: int,
@@ -70,11 +73,19 @@ def to_tensors(ds: FaceDataset, pre: Preprocessing, args: argparse.Namespace, te
     """``ds`` preprocessed, with its targets; ``teachers``: mix in the --teacher distribution (training faces)."""
     agreement = None if ds.agreement is None else torch.from_numpy(ds.agreement)
     target = target_distribution(ds, args)
-    if teachers and args.teacher:
-        device = resolve_device(getattr(args, "device", "cpu"))
-        target = (1 - args.distill) * target + args.distill * teacher_distribution(ds, args.teacher, device)
+    x = torch.from_numpy(to_model_input(ds.images, pre))
     raw = ds.images if teachers and getattr(args, "degrade", 0.0) else None  # training faces only
-    return Tensors(torch.from_numpy(to_model_input(ds.images, pre)), torch.from_numpy(ds.labels), agreement, target, raw)
+    if not (teachers and args.teacher):
+        return Tensors(x, torch.from_numpy(ds.labels), agreement, target, raw)
+    device = resolve_device(getattr(args, "device", "cpu"))
+    if getattr(args, "consistent_teacher", False):  # the teachers answer per batch (epoch.py), not here
+        from fer_ros.learning.online_teacher import OnlineTeacher
+
+        plain = torch.from_numpy(to_model_input(ds.images, replace(pre, clahe=False)))
+        teacher = OnlineTeacher(args.teacher, ds.class_names, pre, device, args.bf16)
+        return Tensors(x, torch.from_numpy(ds.labels), agreement, target, raw, plain, teacher)
+    target = (1 - args.distill) * target + args.distill * teacher_distribution(ds, args.teacher, device)
+    return Tensors(x, torch.from_numpy(ds.labels), agreement, target, raw)
 
 
 def target_distribution(ds: FaceDataset, args: argparse.Namespace) -> torch.Tensor:
