@@ -31,9 +31,9 @@ def accuracy_of(probs: np.ndarray, labels: np.ndarray) -> float:
 
 
 def run_name(path: str) -> str:
-    """A run folder's name for RUN/last.pt or RUN/teacher.pt, else the file's (the GPU script's outputs)."""
+    """A run folder's name for RUN/last.pt, RUN/teacher.pt or RUN/probs.npz, else the file's (the GPU script's outputs)."""
     base = os.path.basename(path)
-    if base in ("last.pt", "teacher.pt"):
+    if base in ("last.pt", "teacher.pt", "probs.npz"):
         return os.path.basename(os.path.dirname(os.path.abspath(path)))
     return base.removesuffix(".npz").removesuffix(".pt")
 

@@ -64,6 +64,8 @@ def test_a_fine_tuned_teacher_reads_the_plain_faces_at_its_own_size(tmp_path):
     with torch.inference_mode():
         want = torch.softmax(net(to_input(torch.from_numpy(faces), 64))["ferplus"], 1)
     assert got.shape == (4, 8) and torch.allclose(got, want, atol=1e-4)
+    twice = OnlineTeacher([path, path], FERPLUS_CLASSES, pre, torch.device("cpu"))  # counted twice, run once
+    assert len(twice.members) == 1 and twice.members[0][0] == 2 and torch.allclose(twice(plain, plain), got)
 
 
 def test_what_a_consistent_teacher_cannot_use_is_one_line(faces_and_teacher, tmp_path):

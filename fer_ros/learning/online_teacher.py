@@ -26,15 +26,17 @@ from fer_ros.models.preprocess import Preprocessing
 
 
 class OnlineTeacher:
-    """The mean probability of several teachers for augmented batches (sum rule, one view each)."""
+    """The weighted mean probability of several teachers for augmented batches (sum rule, one view each);
+    a teacher named twice counts twice and runs once."""
 
     def __init__(self, paths: list[str], class_names: list[str], pre: Preprocessing, device: torch.device,
                  bf16: bool = False):
         self.pre, self.device = pre, device
         self.dtype = autocast_dtype(device, bf16) or (torch.bfloat16 if device.type == "cuda" else None)
-        self.fine_tuned: list[tuple[torch.nn.Module, str, int]] = []  # (network, head, input size)
-        self.checkpoints: list[LoadedModel] = []
-        for path in paths:
+        # (weight, an AMS-CNN checkpoint or None, a fine-tuned network's (network, head, input size) or None)
+        self.members: list[tuple[float, LoadedModel | None, tuple[torch.nn.Module, str, int] | None]] = []
+        for path in dict.fromkeys(paths):
+            weight = float(paths.count(path))
             if path.endswith(".npz"):
                 raise FerError(f"--consistent-teacher runs the teachers on every batch, and '{path}' holds only their "
                                "answers for the clean faces; pass the teacher's teacher.pt or last.pt instead")
@@ -42,7 +44,7 @@ class OnlineTeacher:
             if run is not None:
                 model = build(pretrained=False, arch=str(run.get("arch", "lite0")))
                 model.load_state_dict({k: v.float() for k, v in run["model"].items()})
-                self.fine_tuned.append((model.to(device).eval(), _head(path, class_names), int(run["size"])))
+                self.members.append((weight, None, (model.to(device).eval(), _head(path, class_names), int(run["size"]))))
                 continue
             loaded = load_checkpoint(path, device)
             if [c.lower() for c in loaded.class_names] != [c.lower() for c in class_names]:
@@ -51,19 +53,20 @@ class OnlineTeacher:
             if loaded.preprocessing.to_dict() != pre.to_dict():
                 raise FerError(f"teacher '{path}' preprocesses faces differently from this run ({loaded.preprocessing} "
                                f"against {pre}); with --consistent-teacher use a checkpoint of the same input size and CLAHE")
-            self.checkpoints.append(loaded)
+            self.members.append((weight, loaded, None))
 
     @torch.inference_mode()
     def __call__(self, preprocessed: torch.Tensor, plain: torch.Tensor) -> torch.Tensor:
         """Probabilities [B, C] for a batch given twice, augmented alike: ``preprocessed`` as the
         student's input (CLAHE, normalised), ``plain`` without CLAHE, normalised the same way."""
-        probs = []
+        total, weights = 0.0, 0.0
+        grey = ((plain[:, 0] * self.pre.std + self.pre.mean) * 255).to(self.device)
         with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
-            for loaded in self.checkpoints:
-                x = preprocessed.to(self.device)
-                probs.append(class_probabilities(loaded.model, x, False, loaded.temperature).probabilities.float())
-            if self.fine_tuned:
-                grey = ((plain[:, 0] * self.pre.std + self.pre.mean) * 255).to(self.device)
-                for model, head, size in self.fine_tuned:
-                    probs.append(F.softmax(model(to_input(grey, size))[head].float(), 1))
-        return torch.stack(probs).mean(0).cpu()
+            for weight, loaded, fine_tuned in self.members:
+                if loaded is not None:
+                    p = class_probabilities(loaded.model, preprocessed.to(self.device), False, loaded.temperature).probabilities
+                else:
+                    model, head, size = fine_tuned
+                    p = F.softmax(model(to_input(grey, size))[head].float(), 1)
+                total, weights = total + weight * p.float(), weights + weight
+        return (total / weights).cpu()
