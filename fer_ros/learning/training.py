@@ -33,6 +33,7 @@ from fer_ros.learning.weight_average import WeightAverage
 from fer_ros.models.ams_cnn import AMSCNN, AMSConfig, build_model, config_for, config_to_dict, count_parameters
 from fer_ros.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from fer_ros.models.preprocess import Preprocessing
+from fer_ros.models.widen import can_widen, widened_state
 from fer_ros.perception.alignment import TEMPLATE
 
 # What the commands and tests reach through this module.
@@ -123,7 +124,8 @@ def init_weights(model: AMSCNN, path: str, class_names: list[str], args: argpars
     loaded = load_checkpoint(path)
     theirs, ours = config_to_dict(loaded.model.cfg), config_to_dict(model.cfg)
     differ = [f"{k} {theirs.get(k)} vs {ours.get(k)}" for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k)]
-    if differ:
+    widen = bool(differ) and can_widen(loaded.model, model)  # wider --widths: grown with the same function
+    if differ and not widen:
         raise FerError(f"--init {loaded.path} is a different model ({'; '.join(differ)}); "
                        "pass the --preset, --widths and --input-size it was trained with")
     if loaded.class_names != list(class_names):
@@ -134,8 +136,8 @@ def init_weights(model: AMSCNN, path: str, class_names: list[str], args: argpars
     if not recorded or split:
         raise FerError(f"--init {loaded.path} was not trained on this run's split "
                        f"({'; '.join(split) or 'it records no training run'}): its validation faces would not be new to it")
-    model.load_state_dict(loaded.model.state_dict())
-    log(f"initialised from {loaded.path}")
+    model.load_state_dict(widened_state(loaded.model, model) if widen else loaded.model.state_dict())
+    log(f"initialised from {loaded.path}" + (f", widened from {loaded.model.cfg.widths} to {model.cfg.widths}" if widen else ""))
 
 
 def make_optimizer(model: AMSCNN, args: argparse.Namespace) -> torch.optim.Optimizer:
